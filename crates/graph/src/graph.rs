@@ -127,7 +127,8 @@ impl Graph {
 
     /// The value named `name`, or an error saying it does not exist.
     pub fn value_id(&self, name: &str) -> Result<ValueId> {
-        self.find_value(name).ok_or_else(|| GraphError::UnknownValue(name.to_string()))
+        self.find_value(name)
+            .ok_or_else(|| GraphError::UnknownValue(name.to_string()))
     }
 
     pub fn initializer(&self, id: ValueId) -> Option<&Arc<Tensor>> {
@@ -221,8 +222,10 @@ impl Graph {
             }
         }
         // A min-heap on the original index keeps the order stable.
-        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<NodeId>> =
-            (0..count).filter(|&n| pending[n] == 0).map(std::cmp::Reverse).collect();
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<NodeId>> = (0..count)
+            .filter(|&n| pending[n] == 0)
+            .map(std::cmp::Reverse)
+            .collect();
         let mut order = Vec::with_capacity(count);
         while let Some(std::cmp::Reverse(n)) = ready.pop() {
             order.push(n);
@@ -238,7 +241,10 @@ impl Graph {
             return Err(GraphError::Cycle(self.nodes[stuck].name.clone()));
         }
         let mut old: Vec<Option<Node>> = std::mem::take(&mut self.nodes).into_iter().map(Some).collect();
-        self.nodes = order.into_iter().map(|n| old[n].take().expect("each node once")).collect();
+        self.nodes = order
+            .into_iter()
+            .map(|n| old[n].take().expect("each node once"))
+            .collect();
         Ok(())
     }
 
@@ -254,7 +260,10 @@ impl Graph {
                     return Err(GraphError::node(
                         &node.name,
                         node.op.name(),
-                        format!("input '{}' is not produced before this node", self.value(*input).name),
+                        format!(
+                            "input '{}' is not produced before this node",
+                            self.value(*input).name
+                        ),
                     ));
                 }
             }

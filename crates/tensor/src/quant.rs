@@ -41,12 +41,21 @@ impl QuantParams {
             )));
         }
         if let Some(s) = scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(TensorError::Quant(format!("scale {s} is not a positive finite number")));
+            return Err(TensorError::Quant(format!(
+                "scale {s} is not a positive finite number"
+            )));
         }
         if let Some(z) = zero_point.iter().find(|z| !(lo..=hi).contains(*z)) {
-            return Err(TensorError::Quant(format!("zero point {z} is outside the {dtype} range")));
+            return Err(TensorError::Quant(format!(
+                "zero point {z} is outside the {dtype} range"
+            )));
         }
-        Ok(QuantParams { dtype, scale, zero_point, axis })
+        Ok(QuantParams {
+            dtype,
+            scale,
+            zero_point,
+            axis,
+        })
     }
 
     pub fn is_per_channel(&self) -> bool {

@@ -156,7 +156,10 @@ impl Tensor {
                 to: shape,
             });
         }
-        Ok(Tensor { shape, data: self.data })
+        Ok(Tensor {
+            shape,
+            data: self.data,
+        })
     }
 
     /// Converts every value to `dtype` with ONNX `Cast` semantics: float to integer
@@ -234,7 +237,10 @@ mod tests {
     fn cast_follows_onnx_rules() {
         let t = Tensor::new(vec![4], vec![-1.7f32, 0.0, 2.9, 300.0]).unwrap();
         assert_eq!(t.cast(DType::I64).as_slice::<i64>().unwrap(), &[-1, 0, 2, 300]);
-        assert_eq!(t.cast(DType::Bool).as_slice::<bool>().unwrap(), &[true, false, true, true]);
+        assert_eq!(
+            t.cast(DType::Bool).as_slice::<bool>().unwrap(),
+            &[true, false, true, true]
+        );
         let i = Tensor::new(vec![2], vec![3i64, -2]).unwrap();
         assert_eq!(i.to_f32_vec(), vec![3.0, -2.0]);
     }

@@ -17,9 +17,16 @@ pub enum UnaryOp {
     Not,
     HardSwish,
     /// `max(0, x) + min(0, alpha * (exp(x) - 1))`
-    Elu { alpha: f32 },
-    LeakyRelu { alpha: f32 },
-    HardSigmoid { alpha: f32, beta: f32 },
+    Elu {
+        alpha: f32,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
 }
 
 impl UnaryOp {

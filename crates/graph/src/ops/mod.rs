@@ -27,12 +27,18 @@ pub enum Op {
     AveragePool(Pool),
     GlobalAveragePool,
     GlobalMaxPool,
-    Softmax { axis: i64 },
-    LogSoftmax { axis: i64 },
+    Softmax {
+        axis: i64,
+    },
+    LogSoftmax {
+        axis: i64,
+    },
     /// x, scale, bias?
     LayerNorm(LayerNorm),
     /// x (ratio and training_mode inputs are dropped on import: inference only).
-    Dropout { ratio: f32 },
+    Dropout {
+        ratio: f32,
+    },
 
     // --- linear algebra ---
     /// a, b, c?
@@ -49,22 +55,39 @@ pub enum Op {
 
     // --- shape and data movement ---
     /// data, shape
-    Reshape { allowzero: bool },
-    Flatten { axis: i64 },
+    Reshape {
+        allowzero: bool,
+    },
+    Flatten {
+        axis: i64,
+    },
     /// `None` reverses the axes.
-    Transpose { perm: Option<Vec<usize>> },
+    Transpose {
+        perm: Option<Vec<usize>>,
+    },
     /// data, axes? (opset 13 input); `axes` holds the attribute of older opsets.
-    Squeeze { axes: Option<Vec<i64>> },
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
     /// data, axes? (opset 13 input); `axes` holds the attribute of older opsets.
-    Unsqueeze { axes: Option<Vec<i64>> },
-    Concat { axis: i64 },
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
+    Concat {
+        axis: i64,
+    },
     /// input, split? (opset 13 input)
     Split(Split),
     /// data, starts, ends, axes?, steps?
     Slice(Slice),
     /// data, indices
-    Gather { axis: i64 },
-    Shape { start: i64, end: Option<i64> },
+    Gather {
+        axis: i64,
+    },
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
     Cast(Cast),
     /// input, shape
     Expand,
@@ -77,7 +100,11 @@ pub enum Op {
     // --- reductions ---
     /// data, axes? (input since opset 18 for most, 13 for ReduceSum)
     Reduce(Reduce),
-    ArgMax { axis: i64, keepdims: bool, select_last_index: bool },
+    ArgMax {
+        axis: i64,
+        keepdims: bool,
+        select_last_index: bool,
+    },
 
     // --- quantization (ONNX QDQ and QOperator forms) ---
     /// x, y_scale, y_zero_point?

@@ -16,8 +16,10 @@ impl Conv {
     /// Output height and width for an input of `h`×`w`.
     pub fn output_hw(&self, h: usize, w: usize) -> (usize, usize) {
         let span = |k: usize, d: usize| d * (k - 1) + 1;
-        let oh = (h + self.pads[0] + self.pads[2] - span(self.kernel[0], self.dilations[0])) / self.strides[0] + 1;
-        let ow = (w + self.pads[1] + self.pads[3] - span(self.kernel[1], self.dilations[1])) / self.strides[1] + 1;
+        let oh =
+            (h + self.pads[0] + self.pads[2] - span(self.kernel[0], self.dilations[0])) / self.strides[0] + 1;
+        let ow =
+            (w + self.pads[1] + self.pads[3] - span(self.kernel[1], self.dilations[1])) / self.strides[1] + 1;
         (oh, ow)
     }
 }
@@ -47,7 +49,11 @@ impl Pool {
         let out = |size: usize, k: usize, s: usize, d: usize, pb: usize, pe: usize| {
             let span = d * (k - 1) + 1;
             let padded = size + pb + pe - span;
-            let mut o = if self.ceil_mode { padded.div_ceil(s) } else { padded / s } + 1;
+            let mut o = if self.ceil_mode {
+                padded.div_ceil(s)
+            } else {
+                padded / s
+            } + 1;
             // With ceil mode, the last window must start inside the input or left pad.
             if self.ceil_mode && (o - 1) * s >= size + pb {
                 o -= 1;
@@ -55,8 +61,22 @@ impl Pool {
             o
         };
         (
-            out(h, self.kernel[0], self.strides[0], self.dilations[0], self.pads[0], self.pads[2]),
-            out(w, self.kernel[1], self.strides[1], self.dilations[1], self.pads[1], self.pads[3]),
+            out(
+                h,
+                self.kernel[0],
+                self.strides[0],
+                self.dilations[0],
+                self.pads[0],
+                self.pads[2],
+            ),
+            out(
+                w,
+                self.kernel[1],
+                self.strides[1],
+                self.dilations[1],
+                self.pads[1],
+                self.pads[3],
+            ),
         )
     }
 }
