@@ -19,3 +19,7 @@ pub use dim::{Dim, Fact};
 pub use error::{GraphError, Result};
 pub use graph::{Graph, Node, NodeId, Value, ValueId};
 pub use ops::Op;
+
+pub mod builder;
+pub mod infer;
+pub mod passes;

@@ -1,0 +1,1 @@
+//! The builder API: write models the way a PyTorch user writes `nn.Module`s.
