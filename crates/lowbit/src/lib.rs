@@ -1,1 +1,24 @@
+//! lowbit: the public Rust API.
+//!
+//! This crate re-exports the layers (tensor, kernels, graph, runtime, onnx, data, zoo)
+//! and adds the measurements the command-line tool is made of: accuracy, fidelity
+//! against a reference, latency, and ONNX conformance.
 
+pub use lowbit_data as data;
+pub use lowbit_graph as graph;
+pub use lowbit_kernels as kernels;
+pub use lowbit_onnx as onnx;
+pub use lowbit_runtime as runtime;
+pub use lowbit_tensor as tensor;
+pub use lowbit_zoo as zoo;
+
+mod error;
+pub use error::{Error, Result};
+
+pub mod assets;
+pub mod bench;
+pub mod conformance;
+pub mod evaluate;
+pub mod metrics;
+pub mod model;
+pub mod summary;

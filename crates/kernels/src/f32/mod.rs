@@ -1,1 +1,19 @@
-//! FP32 kernels.
+//! FP32 kernels: GEMM, 2-D convolution (pointwise, depthwise, im2col) and pooling, NCHW.
+//!
+//! Every kernel is a plain function over slices; shapes are checked by the caller (the runtime),
+//! so a slice shorter than its stated sizes makes a kernel panic on an assert rather than
+//! return an error. Kernels parallelise with rayon inside the caller's pool and take a
+//! sequential path when that pool has a single thread.
+
+mod activation;
+mod conv;
+mod error;
+mod gemm;
+mod pool;
+
+pub use activation::Activation;
+pub use conv::{Conv2d, ConvGeometry};
+pub use error::KernelError;
+pub use gemm::gemm;
+use gemm::sequential_gemm;
+pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, PoolGeometry};

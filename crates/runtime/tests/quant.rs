@@ -1,0 +1,187 @@
+//! Quantization ops. Expected values come from the ONNX reference implementation
+//! (`onnx.reference.ReferenceEvaluator`, onnx 1.23) run on the same inputs.
+
+mod common;
+
+use common::*;
+use lowbit_graph::ops::{Conv, QuantAxis};
+use lowbit_graph::Op;
+
+#[test]
+fn quantize_linear_rounds_half_to_even_and_saturates() {
+    let x = f32s(&[6], &[0., 2., 3., 1000., -254., -1000.]);
+    let y = run(
+        Op::QuantizeLinear(QuantAxis::default()),
+        vec![x, f32s(&[], &[2.]), t(&[], vec![128u8])],
+    );
+    assert_eq!(values::<u8>(&y), vec![128, 129, 130, 255, 1, 0]);
+    let x = f32s(&[7], &[-1.5, -0.5, 0.5, 1.5, 2.5, 300., -300.]);
+    let y = run(
+        Op::QuantizeLinear(QuantAxis::default()),
+        vec![x, f32s(&[], &[1.]), t(&[], vec![0i8])],
+    );
+    assert_eq!(values::<i8>(&y), vec![-2, 0, 0, 2, 2, 127, -128]);
+    // No zero point: u8 with zero point 0.
+    let y = run_op(
+        Op::QuantizeLinear(QuantAxis::default()),
+        &[Some(f32s(&[2], &[-1., 3.])), Some(f32s(&[], &[1.])), None],
+    );
+    assert_eq!(values::<u8>(&y.unwrap()), vec![0, 3]);
+}
+
+#[test]
+fn quantize_linear_per_axis() {
+    let x = [
+        -162., 10., -100., 232., -20., -50., -76., 0., 0., 252., 32., -44., 245., 485., -960., -270., -375.,
+        -470.,
+    ];
+    let y = run(
+        Op::QuantizeLinear(QuantAxis { axis: 1 }),
+        vec![
+            f32s(&[1, 3, 3, 2], &x),
+            f32s(&[3], &[2., 4., 5.]),
+            t(&[3], vec![84u8, 24, 196]),
+        ],
+    );
+    assert_eq!(
+        values::<u8>(&y),
+        vec![3, 89, 34, 200, 74, 59, 5, 24, 24, 87, 32, 13, 245, 255, 4, 142, 121, 102]
+    );
+}
+
+#[test]
+fn dequantize_linear_per_tensor_and_per_axis() {
+    let y = run(
+        Op::DequantizeLinear(QuantAxis::default()),
+        vec![
+            t(&[4], vec![0u8, 3, 128, 255]),
+            f32s(&[], &[2.]),
+            t(&[], vec![128u8]),
+        ],
+    );
+    assert_eq!(values::<f32>(&y), vec![-256., -250., 0., 254.]);
+    let y = run(
+        Op::DequantizeLinear(QuantAxis { axis: 0 }),
+        vec![
+            t(&[2, 2], vec![-128i8, 0, 5, 127]),
+            f32s(&[2], &[0.5, 2.]),
+            t(&[2], vec![1i8, -1]),
+        ],
+    );
+    assert_eq!(values::<f32>(&y), vec![-64.5, -0.5, 12., 256.]);
+    let y = run(
+        Op::DequantizeLinear(QuantAxis::default()),
+        vec![t(&[2], vec![-7i32, 9]), f32s(&[], &[0.5])],
+    );
+    assert_eq!(values::<f32>(&y), vec![-3.5, 4.5]);
+}
+
+#[test]
+fn dynamic_quantize_linear() {
+    let out = run_op_n(
+        Op::DynamicQuantizeLinear,
+        &[Some(f32s(&[6], &[0., 2., -3., -2.5, 1.34, 0.5]))],
+        3,
+    )
+    .unwrap();
+    assert_eq!(values::<u8>(&out[0]), vec![153, 255, 0, 26, 221, 179]);
+    assert_close(&values::<f32>(&out[1]), &[0.019_607_84], 1e-8);
+    assert_eq!(values::<u8>(&out[2]), vec![153]);
+    let x = [1., 2.1, 1.3, 2.5, 3.34, 4.0, 1.5, 2.6, 3.9, 4.0, 3.0, 2.345];
+    let out = run_op_n(Op::DynamicQuantizeLinear, &[Some(f32s(&[3, 4], &x))], 3).unwrap();
+    assert_eq!(
+        values::<u8>(&out[0]),
+        vec![64, 134, 83, 159, 213, 255, 96, 166, 249, 255, 191, 149]
+    );
+    assert_eq!(values::<u8>(&out[2]), vec![0]);
+}
+
+#[test]
+fn qlinear_matmul() {
+    let a = t(&[2, 4], vec![208u8, 236, 0, 238, 3, 214, 255, 29]);
+    let b = t(
+        &[4, 3],
+        vec![152u8, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247],
+    );
+    let s = |v: f32| f32s(&[], &[v]);
+    let zp = |v: u8| t(&[], vec![v]);
+    let y = run(
+        Op::QLinearMatMul,
+        vec![a, s(0.0066), zp(113), b, s(0.00705), zp(114), s(0.0107), zp(118)],
+    );
+    assert_eq!(y.shape(), &[2, 3]);
+    assert_eq!(values::<u8>(&y), vec![168, 115, 255, 1, 66, 151]);
+}
+
+#[test]
+fn matmul_integer_with_zero_points() {
+    let a = t(&[4, 3], vec![11u8, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0]);
+    let b = t(&[3, 2], vec![1u8, 4, 2, 5, 3, 6]);
+    let y = run_op(
+        Op::MatMulInteger,
+        &[Some(a), Some(b), Some(t(&[], vec![12u8])), None],
+    )
+    .unwrap();
+    assert_eq!(values::<i32>(&y), vec![-38, -83, -44, -98, -50, -113, -56, -128]);
+}
+
+const X: [u8; 40] = [
+    172, 47, 117, 192, 67, 251, 195, 103, 9, 211, 21, 242, 36, 87, 70, 216, 88, 140, 58, 193, 230, 39, 87,
+    174, 88, 81, 165, 25, 77, 72, 9, 148, 115, 208, 243, 197, 254, 79, 175, 192,
+];
+const W: [i8; 36] = [
+    -46, -29, 88, 49, 115, -99, 19, 19, 14, 39, -96, 65, -119, 57, -1, -96, -97, 74, 116, 23, 35, 126, 75,
+    -14, 55, -100, -94, 0, 0, 36, -75, 5, -90, 104, 116, -111,
+];
+
+fn grouped_conv() -> Conv {
+    Conv {
+        kernel: [3, 3],
+        strides: [2, 1],
+        pads: [1, 0, 1, 1],
+        dilations: [1, 1],
+        group: 2,
+    }
+}
+
+#[test]
+fn qlinear_conv_grouped_strided_padded_per_channel() {
+    let inputs = [
+        t(&[1, 2, 5, 4], X.to_vec()),
+        f32s(&[], &[0.02]),
+        t(&[], vec![120u8]),
+        t(&[4, 1, 3, 3], W.to_vec()),
+        f32s(&[4], &[0.01, 0.02, 0.015, 0.03]),
+        t(&[4], vec![0i8; 4]),
+        f32s(&[], &[0.1]),
+        t(&[], vec![100u8]),
+        t(&[4], vec![-165i32, -112, 117, -458]),
+    ];
+    let y = run(Op::QLinearConv(grouped_conv()), inputs.to_vec());
+    assert_eq!(y.shape(), &[1, 4, 3, 3]);
+    let want = [
+        94u8, 85, 118, 134, 42, 114, 114, 96, 109, 50, 49, 95, 165, 81, 175, 106, 115, 101, 119, 67, 136, 7,
+        0, 71, 157, 141, 185, 0, 174, 76, 161, 169, 255, 33, 95, 75,
+    ];
+    assert_eq!(values::<u8>(&y), want.to_vec());
+}
+
+#[test]
+fn conv_integer_subtracts_zero_points() {
+    // 1x1x2x2 input, one 2x2 filter: a single dot product.
+    let x = t(&[1, 1, 2, 2], vec![10u8, 20, 30, 40]);
+    let w = t(&[1, 1, 2, 2], vec![1u8, 2, 3, 4]);
+    let conv = Conv {
+        kernel: [2, 2],
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        group: 1,
+    };
+    let y = run(
+        Op::ConvInteger(conv),
+        vec![x, w, t(&[], vec![10u8]), t(&[], vec![1u8])],
+    );
+    // (0*0 + 10*1 + 20*2 + 30*3)
+    assert_eq!(values::<i32>(&y), vec![140]);
+}
