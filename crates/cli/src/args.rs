@@ -33,6 +33,8 @@ pub enum Command {
     Conformance(ConformanceArgs),
     /// The walk-through on the embedded default: EfficientNet-Lite0 and the zoo MobileNetV2.
     Demo(DemoArgs),
+    /// Build a zoo model (torchvision architecture, seeded fresh weights) and save it as ONNX.
+    Zoo(ZooArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +153,36 @@ pub struct DemoArgs {
     /// Timed iterations per latency measurement.
     #[arg(long, default_value_t = 20)]
     pub iters: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    MobilenetV2,
+    Resnet18,
+    Resnet50,
+}
+
+#[derive(Debug, Args)]
+pub struct ZooArgs {
+    /// The architecture.
+    #[arg(long)]
+    pub arch: Arch,
+    /// Where to write the ONNX file.
+    #[arg(long)]
+    pub output: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub num_classes: usize,
+    /// Channel multiplier (MobileNetV2 only).
+    #[arg(long, default_value_t = 1.0)]
+    pub width_mult: f64,
+    #[arg(long, default_value_t = 3)]
+    pub in_channels: usize,
+    /// Height and width of the input image.
+    #[arg(long, default_value_t = 224)]
+    pub input_size: usize,
+    /// Seed of the weight initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Parses `NAME=VALUE`.

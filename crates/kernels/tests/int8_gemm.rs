@@ -43,7 +43,7 @@ fn make_case(m: usize, k: usize, n: usize, seed: u64) -> Case {
     let b_zero_points = (0..n)
         .map(|j| [0, -128, 127, 3][(j + seed as usize) % 4])
         .collect();
-    let layout = if seed % 2 == 0 {
+    let layout = if seed.is_multiple_of(2) {
         WeightLayout::KByN
     } else {
         WeightLayout::NByK
@@ -73,6 +73,11 @@ fn tiers_to_test() -> Vec<Tier> {
 
 /// Runs `tier` and the reference on `case` and reports the first differing element.
 fn check(tier: Tier, case: &Case) -> Result<(), String> {
+    check_on(tier, case, &case.a)
+}
+
+/// As [`check`], with the kernel reading A from `a` (equal to `case.a`, stored elsewhere).
+fn check_on(tier: Tier, case: &Case, a: &[u8]) -> Result<(), String> {
     let Case { m, k, n, lda, .. } = *case;
     let zb = if case.per_column {
         BZeroPoints::PerColumn(&case.b_zero_points)
@@ -92,7 +97,7 @@ fn check(tier: Tier, case: &Case) -> Result<(), String> {
     );
     let packed = PackedWeights::pack(tier, case.layout, k, n, &case.b).map_err(|e| e.to_string())?;
     let mut got = vec![i32::MIN; m * n];
-    gemm_u8i8_i32(m, &case.a, lda, case.a_zero_point, &packed, zb, &mut got).map_err(|e| e.to_string())?;
+    gemm_u8i8_i32(m, a, lda, case.a_zero_point, &packed, zb, &mut got).map_err(|e| e.to_string())?;
     match expected.iter().zip(&got).position(|(e, g)| e != g) {
         None => Ok(()),
         Some(p) => Err(format!(
@@ -169,6 +174,37 @@ fn extreme_values_everywhere() {
             case.b_zero_points.iter_mut().for_each(|z| *z = -128);
             case.a_zero_point = 255;
             check(tier, &case).unwrap();
+        }
+    }
+}
+
+/// One cache line of test data; a `Vec` of these is 64-byte aligned.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([u8; 64]);
+
+#[test]
+fn aligned_activations_match_reference() {
+    // The AMX tier reads 64-byte-aligned rows with lda % 64 == 0 in place instead of
+    // packing them; this exercises that path, including a short last tile.
+    for tier in tiers_to_test() {
+        for (m, k, n, lda) in [(70, 128, 200, 128), (33, 192, 130, 256), (32, 64, 300, 64)] {
+            let mut case = make_case(m, k, n, 21);
+            case.a_zero_point = 77;
+            case.lda = lda;
+            let mut lines = vec![Line([0; 64]); (m * lda).div_ceil(64)];
+            for (i, line) in lines.iter_mut().enumerate() {
+                line.0
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(j, v)| *v = ((i * 64 + j) * 131 % 256) as u8);
+            }
+            let bytes: Vec<[u8; 64]> = lines.iter().map(|l| l.0).collect();
+            case.a = bytes.as_flattened()[..m * lda].to_vec();
+            // SAFETY: Line is `[u8; 64]` with 64-byte alignment and no padding.
+            let aligned = unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u8>(), m * lda) };
+            assert_eq!(aligned.as_ptr() as usize % 64, 0);
+            check_on(tier, &case, aligned).unwrap();
         }
     }
 }

@@ -59,6 +59,12 @@ fn pow_takes_float_or_integer_exponents() {
     assert_eq!(values::<f32>(&y), vec![2., 3.]);
     let y = run(Op::Binary(BinaryOp::Pow), vec![i64s(&[2, 3]), i64s(&[3])]);
     assert_eq!(values::<i64>(&y), vec![8, 27]);
+    // An integer base keeps its type with a float exponent.
+    let y = run(
+        Op::Binary(BinaryOp::Pow),
+        vec![t(&[3], vec![1i32, 2, 3]), f32s(&[3], &[4., 5., 0.5])],
+    );
+    assert_eq!(values::<i32>(&y), vec![1, 32, 1]);
 }
 
 #[test]

@@ -107,3 +107,21 @@ fn matmul_shared_weights_and_rank_one_operands() {
     .unwrap_err();
     assert!(err.to_string().contains("inner dimensions"), "{err}");
 }
+
+#[test]
+fn empty_inner_dimension_gives_zeros_or_c() {
+    let y = run(Op::MatMul, vec![f32s(&[2, 0], &[]), f32s(&[0, 3], &[])]);
+    assert_eq!(y.shape(), &[2, 3]);
+    assert_eq!(values::<f32>(&y), vec![0.; 6]);
+    let op = Op::Gemm(Gemm {
+        alpha: 1.0,
+        beta: 2.0,
+        trans_a: false,
+        trans_b: false,
+    });
+    let y = run(
+        op,
+        vec![f32s(&[1, 0], &[]), f32s(&[0, 2], &[]), f32s(&[2], &[1., 3.])],
+    );
+    assert_eq!(values::<f32>(&y), vec![2., 6.]);
+}

@@ -207,3 +207,20 @@ fn layer_norm_with_statistics_outputs() {
     // A constant row has zero variance: only epsilon keeps its inverse deviation finite.
     assert_close(&values::<f32>(&out[2]), &[inv, 1e-5f32.sqrt().recip()], 1e-3);
 }
+
+#[test]
+fn max_pool_on_8_bit_integers() {
+    let x = t(&[1, 1, 2, 2], vec![3u8, 250, 7, 1]);
+    let y = run(Op::MaxPool(pool(2, 1, [0; 4], false, false)), vec![x]);
+    assert_eq!(values::<u8>(&y), vec![250]);
+    let x = t(&[1, 1, 1, 3], vec![-128i8, -5, -7]);
+    let p = Pool {
+        kernel: [1, 2],
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        ceil_mode: false,
+        count_include_pad: false,
+    };
+    assert_eq!(values::<i8>(&run(Op::MaxPool(p), vec![x])), vec![-5, -5]);
+}

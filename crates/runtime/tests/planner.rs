@@ -328,3 +328,64 @@ fn plans_are_shared_across_threads() {
         assert_eq!(h.join().unwrap(), want);
     }
 }
+
+/// x -> Conv(1x1) -> c; c -> Relu -> r; outputs [r, c] when `expose_conv`, else r is
+/// also read by an Identity and a Dropout on the way out.
+fn conv_relu_graph(expose_conv: bool) -> Graph {
+    let mut g = Graph::new("shared");
+    let x = g.add_input("x", Fact::known(DType::F32, &[1, 2, 3, 3])).unwrap();
+    let w = constant(&mut g, "w", &[2, 2, 1, 1], 3, 0.0);
+    let conv = Conv {
+        kernel: [1, 1],
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+        group: 1,
+    };
+    let [c, r, i, y] = ["c", "r", "i", "y"].map(|n| g.add_value(n, Fact::unknown()).unwrap());
+    g.add_node(node("conv", Op::Conv(conv), &[Some(x), Some(w)], &[c]));
+    g.add_node(node("relu", Op::Unary(UnaryOp::Relu), &[Some(c)], &[r]));
+    if expose_conv {
+        g.outputs = vec![r, c];
+    } else {
+        g.add_node(node("identity", Op::Identity, &[Some(r)], &[i]));
+        g.add_node(node("dropout", Op::Dropout { ratio: 0.1 }, &[Some(i)], &[y]));
+        g.outputs = vec![y];
+    }
+    g
+}
+
+#[test]
+fn conv_output_that_is_also_a_graph_output_is_not_fused() {
+    let plan = Plan::new(conv_relu_graph(true), &single_thread()).unwrap();
+    let mut names = Vec::new();
+    let mut observer = |name: &str, _: ValueId, _: &Tensor| names.push(name.to_string());
+    let x = f32s(&[1, 2, 3, 3], &noise(18, 4));
+    let out = plan
+        .run_observed(std::slice::from_ref(&x), &mut observer)
+        .unwrap();
+    assert_eq!(names, ["x", "c", "r"]);
+    let relu: Vec<f32> = values::<f32>(&out[1]).iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(values::<f32>(&out[0]), relu);
+}
+
+#[test]
+fn identity_and_dropout_removal_is_a_no_op_and_keeps_output_names() {
+    let x = f32s(&[1, 2, 3, 3], &noise(18, 5));
+    let plain = Plan::new(
+        conv_relu_graph(false),
+        &PlanOptions {
+            threads: 1,
+            optimize: false,
+        },
+    )
+    .unwrap();
+    let optimized = Plan::new(conv_relu_graph(false), &single_thread()).unwrap();
+    assert_eq!(optimized.graph().nodes.len(), 2, "Identity and Dropout are gone");
+    let out = optimized.graph().outputs[0];
+    assert_eq!(optimized.graph().value(out).name, "y");
+    assert_eq!(
+        optimized.run(std::slice::from_ref(&x)).unwrap(),
+        plain.run(std::slice::from_ref(&x)).unwrap()
+    );
+}

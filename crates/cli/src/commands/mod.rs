@@ -7,6 +7,7 @@ mod demo;
 mod eval;
 mod inspect;
 mod run;
+mod zoo;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args, cli.json),
         Command::Conformance(args) => conformance::run(args, cli.json),
         Command::Demo(args) => demo::run(args, cli.json),
+        Command::Zoo(args) => zoo::run(args, cli.json),
     }
 }
 

@@ -1,32 +1,76 @@
-//! Packing of activation (A) blocks into a microkernel's row format.
+//! Access to activation (A) blocks in a microkernel's format, packing when needed.
 //!
-//! Microkernels read `mr` full rows of `kc` elements. When A's rows already qualify (bytes,
-//! K a multiple of `k_align`) full tiles read A in place and only a short last tile is
-//! copied, zero-padded to `mr` rows. Otherwise the whole block is copied, zero-padded in
-//! both directions, and widened to u16 for the tiers that need it.
+//! Microkernels read `mr` full rows of `kc` elements. Packed blocks live in a 64-byte
+//! aligned buffer, zero-padded to whole tiles and to `kc`, in one of two layouts:
+//! - [`ALayout::RowMajor`]: rows of `kc` elements one after another (u16 when widened);
+//! - [`ALayout::AmxTiles`]: per tile of `mr` rows, per 64-k step, the `mr` row segments
+//!   of 64 bytes: each 16-row AMX tile is one contiguous, aligned kilobyte.
+//!
+//! Reading A in place instead saves the copy. It is done when A's rows qualify (bytes, K a
+//! multiple of `k_align`; for AMX also 64-byte aligned rows, because a tile row that
+//! straddles two cache lines loads markedly slower, unless the block spans so few
+//! columns that a copy costs more than it saves); then only a short last tile is packed.
 
+use super::aligned::AlignedBytes;
 use super::config::GemmConfig;
 
-/// Where the microkernel finds the A tile starting at block row `ir`.
+/// How a tier wants packed A blocks laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ALayout {
+    RowMajor,
+    AmxTiles,
+}
+
+/// Where a microkernel finds one A tile.
+#[derive(Clone, Copy)]
+pub(crate) struct ATile {
+    pub ptr: *const u8,
+    /// Bytes from one row to the next.
+    pub row_stride: usize,
+    /// Bytes from one 64-k step to the next (AMX only; row-major steps are 64 bytes).
+    pub step_stride: usize,
+}
+
+/// An A block ready for the microkernels.
 pub(crate) struct ABlock<'a> {
-    direct: Option<(*const u8, usize)>,
+    /// Base pointer and row stride when full tiles are read in place.
+    in_place: Option<(*const u8, usize)>,
     rows: usize,
     mr: usize,
+    layout: ALayout,
+    kc_bytes: usize,
     packed: &'a [u8],
-    packed_stride: usize,
 }
 
 impl ABlock<'_> {
-    /// Pointer to the tile at block row `ir` and the byte distance between its rows.
-    pub fn tile(&self, ir: usize) -> (*const u8, usize) {
-        match self.direct {
-            Some((base, lda)) if ir + self.mr <= self.rows => (base.wrapping_add(ir * lda), lda),
-            // The direct form packs only its short last tile, at offset 0.
-            Some(_) => (self.packed.as_ptr(), self.packed_stride),
-            None => (
-                self.packed.as_ptr().wrapping_add(ir * self.packed_stride),
-                self.packed_stride,
-            ),
+    /// The tile starting at block row `ir`.
+    pub fn tile(&self, ir: usize) -> ATile {
+        match self.in_place {
+            Some((base, lda)) if ir + self.mr <= self.rows => ATile {
+                ptr: base.wrapping_add(ir * lda),
+                row_stride: lda,
+                step_stride: 64,
+            },
+            // In-place blocks pack only their short last tile, at offset 0.
+            Some(_) => self.packed_tile(0),
+            None => self.packed_tile(ir / self.mr),
+        }
+    }
+
+    fn packed_tile(&self, index: usize) -> ATile {
+        let tile_bytes = self.mr * self.kc_bytes;
+        let ptr = self.packed.as_ptr().wrapping_add(index * tile_bytes);
+        match self.layout {
+            ALayout::RowMajor => ATile {
+                ptr,
+                row_stride: self.kc_bytes,
+                step_stride: 64,
+            },
+            ALayout::AmxTiles => ATile {
+                ptr,
+                row_stride: 64,
+                step_stride: self.mr * 64,
+            },
         }
     }
 }
@@ -43,55 +87,86 @@ pub(crate) struct ARect<'a> {
     pub kc: usize,
 }
 
-/// Chooses in-place or packed access for a block, packing into `buf` as needed.
-pub(crate) fn prepare<'a>(cfg: &GemmConfig, rect: &ARect<'_>, buf: &'a mut Vec<u8>) -> ABlock<'a> {
-    let in_place = !cfg.widen_to_i16 && rect.k % cfg.k_align == 0;
-    let stride = rect.kc * cfg.elem_bytes();
-    if in_place {
-        let full_rows = rect.rows / cfg.mr * cfg.mr;
-        buf.clear();
-        if full_rows < rect.rows {
-            copy_rows(cfg, rect, full_rows..rect.rows, buf);
-        }
-        let base = rect.a[rect.row0 * rect.lda + rect.k0..].as_ptr();
-        ABlock {
-            direct: Some((base, rect.lda)),
-            rows: rect.rows,
-            mr: cfg.mr,
-            packed: buf,
-            packed_stride: stride,
-        }
-    } else {
-        buf.clear();
-        copy_rows(cfg, rect, 0..rect.rows, buf);
-        ABlock {
-            direct: None,
-            rows: rect.rows,
-            mr: cfg.mr,
-            packed: buf,
-            packed_stride: stride,
-        }
+/// Below this many output columns per block, AMX reads misaligned A in place: the
+/// copy would cost more than the faster aligned tile loads save.
+const AMX_PACK_MIN_COLS: usize = 128;
+
+/// Chooses in-place or packed access for a block of `cols` output columns, packing into
+/// `buf` as needed.
+pub(crate) fn prepare<'a>(
+    cfg: &GemmConfig,
+    rect: &ARect<'_>,
+    cols: usize,
+    buf: &'a mut AlignedBytes,
+) -> ABlock<'a> {
+    let start = rect.row0 * rect.lda + rect.k0;
+    let base = rect.a[start..].as_ptr();
+    let rows_qualify = !cfg.widen_to_i16 && rect.k.is_multiple_of(cfg.k_align);
+    let aligned = (base as usize).is_multiple_of(64) && rect.lda.is_multiple_of(64);
+    let in_place = rows_qualify
+        && match cfg.a_layout {
+            ALayout::RowMajor => true,
+            ALayout::AmxTiles => aligned || cols < AMX_PACK_MIN_COLS,
+        };
+    let kc_bytes = rect.kc * cfg.elem_bytes();
+    let first_packed_row = if in_place { rect.rows / cfg.mr * cfg.mr } else { 0 };
+    let packed_rows = (rect.rows - first_packed_row).div_ceil(cfg.mr) * cfg.mr;
+    buf.resize(packed_rows * kc_bytes);
+    let out = buf.as_mut_slice();
+    for r in first_packed_row..first_packed_row + packed_rows {
+        copy_row(cfg, rect, r, r - first_packed_row, out);
+    }
+    ABlock {
+        in_place: in_place.then_some((base, rect.lda)),
+        rows: rect.rows,
+        mr: cfg.mr,
+        layout: cfg.a_layout,
+        kc_bytes,
+        packed: buf.as_slice(),
     }
 }
 
-/// Appends block rows `rows` (relative to `rect.row0`) to `buf`, then zero rows up to the
-/// next multiple of `mr`; each row is `kc` elements, zero past `k`.
-fn copy_rows(cfg: &GemmConfig, rect: &ARect<'_>, rows: std::ops::Range<usize>, buf: &mut Vec<u8>) {
-    let padded_rows = rows.len().div_ceil(cfg.mr) * cfg.mr;
-    let row_bytes = rect.kc * cfg.elem_bytes();
-    let valid = rect.k.saturating_sub(rect.k0).min(rect.kc);
-    let start = buf.len();
-    buf.resize(start + padded_rows * row_bytes, 0);
-    for (i, r) in rows.enumerate() {
-        let src_start = (rect.row0 + r) * rect.lda + rect.k0;
-        let src = &rect.a[src_start..src_start + valid];
-        let dst = &mut buf[start + i * row_bytes..start + (i + 1) * row_bytes];
-        if cfg.widen_to_i16 {
-            for (pair, v) in dst.chunks_exact_mut(2).zip(src) {
-                pair.copy_from_slice(&u16::from(*v).to_le_bytes());
+/// Writes block row `r` of `rect` (zeros for rows past the block and k past K) to packed
+/// row `dst_row` of `out`, overwriting every byte of that row.
+fn copy_row(cfg: &GemmConfig, rect: &ARect<'_>, r: usize, dst_row: usize, out: &mut [u8]) {
+    let valid = if r < rect.rows {
+        rect.k.saturating_sub(rect.k0).min(rect.kc)
+    } else {
+        0
+    };
+    let src_start = (rect.row0 + r.min(rect.rows)) * rect.lda + rect.k0;
+    let src = &rect.a[src_start.min(rect.a.len())..][..valid];
+    let kc_bytes = rect.kc * cfg.elem_bytes();
+    match cfg.a_layout {
+        ALayout::RowMajor => {
+            let dst = &mut out[dst_row * kc_bytes..(dst_row + 1) * kc_bytes];
+            if cfg.widen_to_i16 {
+                let (data, padding) = dst.split_at_mut(2 * valid);
+                for (pair, v) in data.chunks_exact_mut(2).zip(src) {
+                    pair.copy_from_slice(&u16::from(*v).to_le_bytes());
+                }
+                padding.fill(0);
+            } else {
+                dst[..valid].copy_from_slice(src);
+                dst[valid..].fill(0);
             }
-        } else {
-            dst[..valid].copy_from_slice(src);
+        }
+        ALayout::AmxTiles => {
+            let (tile, row_in_tile) = (dst_row / cfg.mr, dst_row % cfg.mr);
+            let tile_base = tile * cfg.mr * kc_bytes + row_in_tile * 64;
+            for step in 0..rect.kc / 64 {
+                let dst: &mut [u8; 64] = (&mut out[tile_base + step * cfg.mr * 64..][..64])
+                    .try_into()
+                    .unwrap();
+                match src.get(step * 64..step * 64 + 64) {
+                    Some(full) => dst.copy_from_slice(full),
+                    None => {
+                        let tail = src.get(step * 64..).unwrap_or(&[]);
+                        dst[..tail.len()].copy_from_slice(tail);
+                        dst[tail.len()..].fill(0);
+                    }
+                }
+            }
         }
     }
 }

@@ -24,6 +24,12 @@ impl AlignedBytes {
     /// Makes the buffer `len` zero bytes long, reusing its allocation when large enough.
     pub fn reset_zeroed(&mut self, len: usize) {
         self.lines.clear();
+        self.resize(len);
+    }
+
+    /// Makes the buffer `len` bytes long without clearing it: old bytes keep their values,
+    /// new ones are zero. For callers that overwrite every byte they read.
+    pub fn resize(&mut self, len: usize) {
         self.lines.resize(len.div_ceil(64), CacheLine([0; 64]));
         self.len = len;
     }

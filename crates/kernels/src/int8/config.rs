@@ -2,6 +2,7 @@
 //!
 //! The driver in `gemm.rs` is tier-agnostic; everything a tier changes lives here.
 
+use super::a_block::ALayout;
 use super::isa::Tier;
 use super::microkernels::{amx, avx2, avx512vnni, avxvnni, scalar, MicroKernel};
 
@@ -19,6 +20,8 @@ pub(crate) struct GemmConfig {
     pub kr: usize,
     /// K is zero-padded to a multiple of this in packed B (and packed A).
     pub k_align: usize,
+    /// Layout of packed A blocks.
+    pub a_layout: ALayout,
     /// Operands are stored widened to 16 bits (A as u16, B as i16) instead of as bytes.
     pub widen_to_i16: bool,
     /// Cache blocking: K per pass (multiple of `k_align`), rows of A per block, columns of B
@@ -60,6 +63,7 @@ static SCALAR: GemmConfig = GemmConfig {
     nr: 4,
     kr: 1,
     k_align: 1,
+    a_layout: ALayout::RowMajor,
     widen_to_i16: false,
     kc: 512,
     mc: 64,
@@ -76,6 +80,7 @@ static AVX2: GemmConfig = GemmConfig {
     nr: 16,
     kr: 2,
     k_align: 2,
+    a_layout: ALayout::RowMajor,
     widen_to_i16: true,
     kc: 256,
     mc: 128,
@@ -92,6 +97,7 @@ static AVXVNNI: GemmConfig = GemmConfig {
     nr: 16,
     kr: 4,
     k_align: 4,
+    a_layout: ALayout::RowMajor,
     widen_to_i16: false,
     kc: 512,
     mc: 192,
@@ -108,6 +114,7 @@ static AVX512VNNI: GemmConfig = GemmConfig {
     nr: 32,
     kr: 4,
     k_align: 4,
+    a_layout: ALayout::RowMajor,
     widen_to_i16: false,
     kc: 512,
     mc: 256,
@@ -124,8 +131,9 @@ static AMX: GemmConfig = GemmConfig {
     nr: 32,
     kr: 4,
     k_align: 64,
+    a_layout: ALayout::AmxTiles,
     widen_to_i16: false,
-    kc: 1024,
+    kc: 4096,
     mc: 256,
     nc: 512,
     rows_outer: true,

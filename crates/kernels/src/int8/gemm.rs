@@ -2,13 +2,17 @@
 //!
 //! `out[i][j] = Σ_k (a[i][k] − za)·(b[k][j] − zb[j])`, computed as
 //! `Σ a·b − zb[j]·rowsum_a[i] − za·colsum_b[j] + K·za·zb[j]` so that the microkernels
-//! multiply the raw u8/i8 values. All arithmetic wraps modulo 2³², as `vpdpbusd` and
-//! `tdpbusd` do: the result is exact whenever the true value fits in i32 (always true for
-//! K ≤ 33 025), and every tier returns the same bits even when it does not.
+//! multiply the raw u8/i8 values. The column terms seed the microkernels' accumulators;
+//! the row term needs a pass over the block afterwards, made only when some `zb ≠ 0`.
+//!
+//! All arithmetic wraps modulo 2³², as `vpdpbusd` and `tdpbusd` do: the result is exact
+//! whenever the true value fits in i32 (always true for K ≤ 33 025, as every term is at
+//! most 255·255), and every tier returns the same bits even when it does not.
 
 use rayon::prelude::*;
 
 use super::a_block::{self, ARect};
+use super::aligned::AlignedBytes;
 use super::config::{config_for, GemmConfig};
 use super::error::{Int8Error, Result};
 use super::microkernels::{TileArgs, MAX_MR, MAX_NR};
@@ -45,6 +49,7 @@ pub fn gemm_u8i8_i32(
 ) -> Result<()> {
     let (k, n) = (b.k(), b.n());
     validate(m, k, n, a, lda, a_zero_point, b, b_zero_points, out)?;
+    let cfg = config_for(b.tier());
     if k == 0 {
         out.fill(0);
         return Ok(());
@@ -52,8 +57,7 @@ pub fn gemm_u8i8_i32(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    let cfg = config_for(b.tier());
-    let column_terms = column_terms(k, a_zero_point, b, b_zero_points);
+    let column_terms = column_terms(cfg, k, a_zero_point, b, b_zero_points);
     let job = Job {
         cfg,
         n,
@@ -148,10 +152,12 @@ fn check_range(what: &'static str, value: i32, lo: i32, hi: i32) -> Result<()> {
     }
 }
 
-/// `K·za·zb[j] − za·colsum_b[j]`, the part of the correction that depends only on j.
-fn column_terms(k: usize, za: i32, b: &PackedWeights, zb: BZeroPoints<'_>) -> Vec<i32> {
+/// `K·za·zb[j] − za·colsum_b[j]`, the part of the correction that depends only on j,
+/// zero-padded to whole panels (the microkernels read `nr` of them at a time).
+fn column_terms(cfg: &GemmConfig, k: usize, za: i32, b: &PackedWeights, zb: BZeroPoints<'_>) -> Vec<i32> {
     let k = k as i32;
-    b.column_sums()
+    let mut terms: Vec<i32> = b
+        .column_sums()
         .iter()
         .enumerate()
         .map(|(j, &s)| {
@@ -159,7 +165,9 @@ fn column_terms(k: usize, za: i32, b: &PackedWeights, zb: BZeroPoints<'_>) -> Ve
                 .wrapping_mul(zb.get(j))
                 .wrapping_sub(za.wrapping_mul(s))
         })
-        .collect()
+        .collect();
+    terms.resize(b.n().div_ceil(cfg.nr) * cfg.nr, 0);
+    terms
 }
 
 /// Rows and columns per block; with several threads, blocks shrink until every thread
@@ -206,7 +214,7 @@ impl Job<'_> {
         let cfg = self.cfg;
         let kp = cfg.padded_k(self.k);
         let eb = cfg.elem_bytes();
-        let mut a_buf = Vec::new();
+        let mut a_buf = AlignedBytes::default();
         (cfg.thread_setup)();
         for k0 in (0..kp).step_by(cfg.kc) {
             let kc = cfg.kc.min(kp - k0);
@@ -219,20 +227,22 @@ impl Job<'_> {
                 k0,
                 kc,
             };
-            let a_block = a_block::prepare(cfg, &rect, &mut a_buf);
+            let a_block = a_block::prepare(cfg, &rect, cols.len(), &mut a_buf);
             let tile_at = |ir: usize, j0: usize| {
                 let panel_offset = (j0 / cfg.nr) * kp * cfg.nr * eb + k0 * cfg.nr * eb;
                 let nr = cfg.nr.min(self.n - j0);
                 let mr = cfg.mr.min(rows.len() - ir);
-                let (a_tile, a_stride) = a_block.tile(ir);
+                let a_tile = a_block.tile(ir);
                 let tile = TileArgs {
                     k_groups: kc / cfg.kr,
-                    a: a_tile,
-                    a_stride,
+                    a: a_tile.ptr,
+                    a_stride: a_tile.row_stride,
+                    a_step: a_tile.step_stride,
                     b: self.b.as_ptr().wrapping_add(panel_offset),
                     c: self.out.0.wrapping_add((rows.start + ir) * self.n + j0),
                     ldc: self.n,
                     accumulate: k0 > 0,
+                    seed: self.column_terms[j0..].as_ptr(),
                 };
                 // SAFETY: the tier is available (checked in `validate`), A tiles and B
                 // panels are padded to full `mr`/`nr`/`kc`, and C is either a full tile
@@ -257,20 +267,20 @@ impl Job<'_> {
         self.correct_zero_points(rows, cols);
     }
 
+    /// Subtracts `zb[j]·rowsum_a[i]`; the column terms were seeded by the microkernels.
     fn correct_zero_points(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
-        let terms = &self.column_terms[cols.clone()];
-        if !self.needs_row_sums && terms.iter().all(|t| *t == 0) {
+        if !self.needs_row_sums {
             return;
         }
         let zb: Vec<i32> = cols.clone().map(|j| self.b_zero_points.get(j)).collect();
         for i in rows {
-            let row_sum = if self.needs_row_sums { self.row_sum(i) } else { 0 };
+            let row_sum = self.row_sum(i);
             // SAFETY: this block owns output row i, columns `cols`.
             let out = unsafe {
                 std::slice::from_raw_parts_mut(self.out.0.add(i * self.n + cols.start), cols.len())
             };
-            for ((o, t), z) in out.iter_mut().zip(terms).zip(&zb) {
-                *o = o.wrapping_add(*t).wrapping_sub(z.wrapping_mul(row_sum));
+            for (o, z) in out.iter_mut().zip(&zb) {
+                *o = o.wrapping_sub(z.wrapping_mul(row_sum));
             }
         }
     }
@@ -286,7 +296,11 @@ impl Job<'_> {
 /// # Safety
 /// As for the microkernel; `tile.c` addresses `mr × nr` valid outputs with stride `ldc`.
 unsafe fn run_edge_tile(cfg: &GemmConfig, tile: TileArgs, mr: usize, nr: usize) {
-    let mut scratch = [0i32; MAX_MR * MAX_NR];
+    /// Aligned like a cache line, so AMX tile rows do not straddle lines.
+    #[repr(C, align(64))]
+    struct Scratch([i32; MAX_MR * MAX_NR]);
+    let mut scratch = Scratch([0; MAX_MR * MAX_NR]);
+    let scratch = &mut scratch.0;
     let out = tile.c;
     if tile.accumulate {
         for r in 0..mr {

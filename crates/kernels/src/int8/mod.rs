@@ -23,6 +23,7 @@
 //! `avx512_requant_s32`.
 
 mod a_block;
+mod aligned;
 pub mod bench;
 mod config;
 mod error;

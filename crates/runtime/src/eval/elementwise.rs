@@ -225,15 +225,21 @@ fn pow(a: &Tensor, b: &Tensor, shape: Vec<usize>, cx: &mut Cx) -> EvalResult<Ten
             zip_into(&shape, (a.as_slice()?, a.shape()), (e, b.shape()), &mut out, powf);
             Ok(Tensor::new(shape, out)?)
         }
-        DType::I64 | DType::I32 => {
-            ensure(b.dtype().is_integer(), || {
-                format!("cannot raise {} to {}", a.dtype(), b.dtype())
-            })?;
+        DType::I64 | DType::I32 if b.dtype().is_integer() => {
             let (base, e) = (a.to_i64_vec(), b.to_i64_vec());
             let mut out = vec![0i64; numel(&shape)];
             zip_into(&shape, (&base, a.shape()), (&e, b.shape()), &mut out, |x, y| {
                 x.wrapping_pow(y.clamp(0, u32::MAX as i64) as u32)
             });
+            Ok(Tensor::new(shape, out)?.cast(a.dtype()))
+        }
+        // The output has the base's type: a float power truncates back to the integer.
+        DType::I64 | DType::I32 if b.dtype() == DType::F32 => {
+            let base: Vec<f64> = a.to_i64_vec().into_iter().map(|x| x as f64).collect();
+            let e: Vec<f64> = b.as_slice::<f32>()?.iter().map(|&y| y as f64).collect();
+            let mut out = vec![0f64; numel(&shape)];
+            zip_into(&shape, (&base, a.shape()), (&e, b.shape()), &mut out, f64::powf);
+            let out: Vec<i64> = out.into_iter().map(|v| v as i64).collect();
             Ok(Tensor::new(shape, out)?.cast(a.dtype()))
         }
         other => Err(unsupported("Pow", other)),

@@ -50,6 +50,15 @@ pub(crate) fn gemm(attrs: &Gemm, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Ten
     } else {
         (n as isize, 1)
     };
+    if k == 0 {
+        // An empty product: only the C term remains.
+        if beta == 0.0 {
+            out.fill(0.0);
+        } else {
+            out.iter_mut().for_each(|v| *v *= beta);
+        }
+        return Ok(Tensor::new(vec![m, n], out)?);
+    }
     kernel(
         m,
         n,
@@ -99,7 +108,9 @@ pub(crate) fn matmul(inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
     let (a_batch, b_batch) = (&a_shape[..ra - 2], &b_shape[..rb - 2]);
     let batch = broadcast_shapes(&[a_batch, b_batch])?;
     let mut out = cx.buffers.take_f32(numel(&batch) * m * n);
-    if numel(b_batch) == 1 {
+    if k == 0 {
+        out.fill(0.0);
+    } else if numel(b_batch) == 1 {
         // Every A matrix meets the same B: one GEMM over all of A's rows.
         let rows = numel(&batch) * m;
         kernel(

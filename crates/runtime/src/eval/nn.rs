@@ -5,7 +5,7 @@
 
 use lowbit_graph::ops::{Conv, Pool};
 use lowbit_kernels::f32::{self as kernels, Activation, Conv2d, ConvGeometry, PoolGeometry};
-use lowbit_tensor::Tensor;
+use lowbit_tensor::{DType, Tensor};
 
 use super::{ensure, Cx, EvalError, EvalResult, Inputs};
 
@@ -145,8 +145,18 @@ fn pool(attrs: &Pool, inputs: &Inputs, cx: &mut Cx, kernel: PoolKernel) -> EvalR
     Ok(Tensor::new(vec![n, c, oh, ow], out)?)
 }
 
+/// MaxPool on f32, or on u8/i8 through f32 (exact: every 8-bit value is an f32, and
+/// the maximum of a window is one of its values).
 pub(crate) fn max_pool(attrs: &Pool, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
-    pool(attrs, inputs, cx, kernels::max_pool2d)
+    let x = inputs.get(0)?;
+    match x.dtype() {
+        DType::U8 | DType::I8 => {
+            let widened = x.cast(DType::F32);
+            let y = pool(attrs, &Inputs::new(&[Some(&widened)]), cx, kernels::max_pool2d)?;
+            Ok(y.cast(x.dtype()))
+        }
+        _ => pool(attrs, inputs, cx, kernels::max_pool2d),
+    }
 }
 
 pub(crate) fn average_pool(attrs: &Pool, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {

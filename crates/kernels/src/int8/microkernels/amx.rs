@@ -14,6 +14,7 @@
 //! columns 16-31.
 
 use std::arch::asm;
+use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
 
 use super::TileArgs;
 
@@ -21,6 +22,8 @@ use super::TileArgs;
 const GROUP_BYTES: usize = 128;
 /// k groups consumed per `tdpbusd` (64 k values).
 const GROUPS_PER_STEP: usize = 16;
+/// Bytes of packed B one step consumes.
+const STEP_BYTES: usize = GROUPS_PER_STEP * GROUP_BYTES;
 
 /// The 64-byte `ldtilecfg` operand: palette 1, tiles 0-7 all 16 rows × 64 bytes.
 #[repr(C, align(64))]
@@ -77,13 +80,18 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
             options(nostack, readonly),
         );
     } else {
+        // A zero row stride repeats the seed row down all 16 rows of each C tile.
         asm!(
-            "tilezero tmm0",
-            "tilezero tmm1",
-            "tilezero tmm2",
-            "tilezero tmm3",
-            options(nostack, nomem)
+            "tileloadd tmm0, [{s0} + {zero}]",
+            "tileloadd tmm1, [{s1} + {zero}]",
+            "tileloadd tmm2, [{s0} + {zero}]",
+            "tileloadd tmm3, [{s1} + {zero}]",
+            s0 = in(reg) t.seed, s1 = in(reg) t.seed.add(16), zero = in(reg) 0usize,
+            options(nostack, readonly),
         );
+    }
+    if !t.accumulate {
+        prefetch_tile_for_write(t.c, t.ldc);
     }
     let a_lower_half = 16 * t.a_stride;
     let mut a = t.a;
@@ -103,8 +111,15 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
             sa = in(reg) t.a_stride, sb = in(reg) GROUP_BYTES,
             options(nostack, readonly),
         );
-        a = a.add(64);
-        b = b.add(GROUPS_PER_STEP * GROUP_BYTES);
+        // The B stream comes from L2 (the A tile stays in L1 across panels): fetch the step
+        // after next now, so its tile loads hit L1.
+        let ahead = b.wrapping_add(2 * STEP_BYTES);
+        for line in 0..STEP_BYTES / 64 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64).cast());
+        }
+
+        a = a.add(t.a_step);
+        b = b.add(STEP_BYTES);
     }
     asm!(
         "tilestored [{c0} + {s}], tmm0",
@@ -115,4 +130,16 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
         s = in(reg) ldc_bytes,
         options(nostack),
     );
+}
+
+/// Asks for the 32×32 i32 output tile's cache lines in exclusive state, so the final tile
+/// stores do not stall on read-for-ownership misses (C is usually bigger than L2).
+///
+/// # Safety
+/// `prefetchw` never faults; the CPU has it (every AMX CPU does).
+unsafe fn prefetch_tile_for_write(c: *mut i32, ldc: usize) {
+    for row in 0..32 {
+        let line = c.wrapping_add(row * ldc);
+        asm!("prefetchw [{0}]", "prefetchw [{0} + 64]", in(reg) line, options(nostack, readonly, preserves_flags));
+    }
 }

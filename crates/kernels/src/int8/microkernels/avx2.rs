@@ -18,7 +18,11 @@ const GROUP_BYTES: usize = 64;
 /// See [`super::MicroKernel`]; needs AVX2. A rows hold u16 values, B panels i16 values.
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn avx2_gemm_u8s8_4x16(t: &TileArgs) {
-    let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+    let seed = [
+        _mm256_loadu_si256(t.seed.cast()),
+        _mm256_loadu_si256(t.seed.add(8).cast()),
+    ];
+    let mut acc = [seed; MR];
     if t.accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
             let c = t.c.add(r * t.ldc);

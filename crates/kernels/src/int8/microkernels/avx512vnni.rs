@@ -17,7 +17,11 @@ const GROUP_BYTES: usize = 128;
 /// See [`super::MicroKernel`]; needs AVX-512F/BW/VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(crate) unsafe fn avx512vnni_gemm_u8s8_8x32(t: &TileArgs) {
-    let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+    let seed = [
+        _mm512_loadu_si512(t.seed.cast()),
+        _mm512_loadu_si512(t.seed.add(16).cast()),
+    ];
+    let mut acc = [seed; MR];
     if t.accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
             let c = t.c.add(r * t.ldc);

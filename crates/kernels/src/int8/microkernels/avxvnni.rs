@@ -16,7 +16,11 @@ const GROUP_BYTES: usize = 64;
 /// See [`super::MicroKernel`]; needs AVX2 and AVX-VNNI.
 #[target_feature(enable = "avx2,avxvnni")]
 pub(crate) unsafe fn avxvnni_gemm_u8s8_6x16(t: &TileArgs) {
-    let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+    let seed = [
+        _mm256_loadu_si256(t.seed.cast()),
+        _mm256_loadu_si256(t.seed.add(8).cast()),
+    ];
+    let mut acc = [seed; MR];
     if t.accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
             let c = t.c.add(r * t.ldc);

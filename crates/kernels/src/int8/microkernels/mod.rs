@@ -16,18 +16,24 @@ pub(crate) const MAX_NR: usize = 32;
 ///
 /// - `a`: the tile's first row; row `r` starts `r * a_stride` bytes later and holds
 ///   `k_groups * kr` elements (bytes, or u16 for widened tiers), zero-padded past K.
+///   The AMX kernel instead reads each row in 64-byte segments, segment `s` of row `r` at
+///   `s * a_step + r * a_stride`; the other kernels ignore `a_step` (their rows are
+///   contiguous).
 /// - `b`: the packed panel at the current K offset; group `g` starts at
 ///   `g * nr * kr * elem_bytes` and holds, for each of the `nr` columns, `kr` k values.
 /// - `c`: the tile's top-left i32; row `r` starts `r * ldc` elements later.
-/// - `accumulate`: add to C's current values instead of overwriting them.
+/// - `accumulate`: add to C's current values; otherwise start every row of the tile from
+///   `seed`, `nr` i32 values (the zero-point column terms, or zeros).
 pub(crate) struct TileArgs {
     pub k_groups: usize,
     pub a: *const u8,
     pub a_stride: usize,
+    pub a_step: usize,
     pub b: *const u8,
     pub c: *mut i32,
     pub ldc: usize,
     pub accumulate: bool,
+    pub seed: *const i32,
 }
 
 /// # Safety

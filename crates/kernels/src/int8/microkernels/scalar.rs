@@ -11,6 +11,10 @@ const NR: usize = 4;
 /// See [`super::MicroKernel`].
 pub(crate) unsafe fn scalar_gemm_u8s8_4x4(t: &TileArgs) {
     let mut acc = [[0i32; NR]; MR];
+    if !t.accumulate {
+        let seed = std::slice::from_raw_parts(t.seed, NR);
+        acc.iter_mut().for_each(|row| row.copy_from_slice(seed));
+    }
     for k in 0..t.k_groups {
         for (r, acc_row) in acc.iter_mut().enumerate() {
             let a = i32::from(*t.a.add(r * t.a_stride + k));

@@ -1,0 +1,209 @@
+//! The `lowbit` binary end to end, on the real assets where they are needed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lowbit::data::read_npy;
+use lowbit::metrics::max_abs_and_rel_l2;
+
+fn lowbit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lowbit"))
+        .args(args)
+        .output()
+        .expect("the lowbit binary runs")
+}
+
+/// Runs a command that must succeed and returns its JSON output.
+fn lowbit_json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = lowbit(&all);
+    assert!(out.status.success(), "lowbit {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
+}
+
+fn asset(relative: &str) -> Option<PathBuf> {
+    let path = lowbit::assets::assets_dir().map(|dir| dir.join(relative));
+    match path {
+        Some(p) if p.exists() => Some(p),
+        _ => {
+            let reason = format!("asset '{relative}' not found (set LOWBIT_ASSETS)");
+            if std::env::var("LOWBIT_REQUIRE_ASSETS").as_deref() == Ok("1") {
+                panic!("{reason}, and LOWBIT_REQUIRE_ASSETS=1");
+            }
+            eprintln!("skipped: {reason}");
+            None
+        }
+    }
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lowbit-cli-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn eval_efficientnet_on_imagenet_samples() {
+    let (Some(model), Some(photos)) = (asset("efficientnet-lite0/model.onnx"), asset("imagenet-samples")) else {
+        return;
+    };
+    let report = lowbit_json(&[
+        "eval", "--model", s(&model), "--data", s(&photos), "--resize", "256", "--crop", "224", "--mean",
+        "127,127,127", "--std", "128,128,128", "--batch", "4",
+    ]);
+    assert_eq!(report["n"], 20);
+    assert_eq!(report["top1"], 0.9, "{report}");
+    assert_eq!(report["top5"], 0.95, "{report}");
+}
+
+#[test]
+fn run_efficientnet_writes_reference_logits() {
+    let Some(dir) = asset("efficientnet-lite0") else { return };
+    let out = scratch_dir("run-effnet");
+    let input = format!("input={}", dir.join("inputs.npy").display());
+    let report = lowbit_json(&["run", "--model", s(&dir.join("model.onnx")), "--input", &input, "--output", s(&out)]);
+    let file = report["outputs"][0]["file"].as_str().unwrap();
+    let ours = read_npy(file).unwrap();
+    let reference = read_npy(dir.join("logits.npy")).unwrap();
+    assert_eq!(ours.shape(), reference.shape());
+    let (max_abs, rel_l2) = max_abs_and_rel_l2(reference.as_slice().unwrap(), ours.as_slice().unwrap());
+    assert!(max_abs <= 1e-3 && rel_l2 <= 1e-5, "max abs {max_abs}, rel L2 {rel_l2}");
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn run_minilm_writes_reference_hidden_state() {
+    let Some(dir) = asset("all-minilm-l6-v2") else { return };
+    let out = scratch_dir("run-minilm");
+    let inputs: Vec<String> = ["input_ids", "attention_mask", "token_type_ids"]
+        .iter()
+        .map(|name| format!("{name}={}", dir.join(format!("{name}.npy")).display()))
+        .collect();
+    let model = dir.join("model.onnx");
+    let mut args = vec!["run", "--model", s(&model), "--output", s(&out)];
+    for input in &inputs {
+        args.extend(["--input", input.as_str()]);
+    }
+    let report = lowbit_json(&args);
+    let file = report["outputs"][0]["file"].as_str().unwrap();
+    let ours = read_npy(file).unwrap();
+    let reference = read_npy(dir.join("last_hidden_state.npy")).unwrap();
+    let (max_abs, rel_l2) = max_abs_and_rel_l2(reference.as_slice().unwrap(), ours.as_slice().unwrap());
+    assert!(max_abs <= 1e-3 && rel_l2 <= 1e-5, "max abs {max_abs}, rel L2 {rel_l2}");
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn inspect_reports_ops_and_params() {
+    let Some(model) = asset("efficientnet-lite0/model.onnx") else { return };
+    let report = lowbit_json(&["inspect", s(&model), "--nodes"]);
+    let ops = report["ops"].as_object().unwrap();
+    for op in ["Conv", "Clip", "Add", "GlobalAveragePool", "Gemm"] {
+        assert!(ops.contains_key(op), "{op} missing from {ops:?}");
+    }
+    let params = report["params"].as_u64().unwrap();
+    assert!((4_600_000..4_700_000).contains(&params), "params {params}");
+    assert_eq!(report["nodes"].as_array().unwrap().len() as u64, report["node_count"].as_u64().unwrap());
+}
+
+#[test]
+fn zoo_model_benches_with_symbolic_batch() {
+    let dir = scratch_dir("zoo");
+    let model = dir.join("mv2.onnx");
+    let made = lowbit_json(&["zoo", "--arch", "mobilenet-v2", "--width-mult", "0.5", "--input-size", "96", "--output", s(&model)]);
+    assert!(made["params"].as_u64().unwrap() > 1_000_000);
+    let report = lowbit_json(&["bench", "--model", s(&model), "--batch", "2", "--iters", "3", "--warmup", "1"]);
+    assert_eq!(report["batch"], 2);
+    assert_eq!(report["threads"], 1);
+    let (p50, p90) = (report["p50_ms"].as_f64().unwrap(), report["p90_ms"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p90 >= p50, "{report}");
+    assert!(report["throughput"].as_f64().unwrap() > 0.0);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bench_asks_for_unset_symbolic_dims() {
+    let Some(model) = asset("all-minilm-l6-v2/model.onnx") else { return };
+    let out = lowbit(&["bench", "--model", s(&model), "--iters", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--dim"), "{stderr}");
+}
+
+#[test]
+fn truncated_model_error_names_the_file() {
+    let Some(model) = asset("efficientnet-lite0/model.onnx") else { return };
+    let dir = scratch_dir("truncated");
+    let bad = dir.join("truncated.onnx");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    let out = lowbit(&["inspect", s(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.contains("truncated.onnx"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn unknown_op_error_names_the_node_and_op() {
+    use lowbit::onnx::pb;
+    use prost::Message;
+    let node = pb::NodeProto {
+        name: "mystery_node".into(),
+        op_type: "FrobnicateAll".into(),
+        input: vec!["x".into()],
+        output: vec!["y".into()],
+        ..Default::default()
+    };
+    let value = |name: &str| pb::ValueInfoProto {
+        name: name.into(),
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node: vec![node],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dir = scratch_dir("unknown-op");
+    let path = dir.join("mystery.onnx");
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    let out = lowbit(&["inspect", s(&path)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in ["mystery.onnx", "mystery_node", "FrobnicateAll"] {
+        assert!(stderr.contains(needle), "'{needle}' not in: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let out = lowbit(&["bench"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn run_rejects_missing_and_unknown_inputs() {
+    let Some(model) = asset("efficientnet-lite0/model.onnx") else { return };
+    let dir = scratch_dir("run-inputs");
+    let missing = lowbit(&["run", "--model", s(&model), "--output", s(&dir)]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("missing --input input=FILE.npy"));
+    let unknown = lowbit(&["run", "--model", s(&model), "--input", "pixels=x.npy", "--output", s(&dir)]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no input 'pixels'"));
+    std::fs::remove_dir_all(dir).ok();
+}
