@@ -35,6 +35,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Build a zoo model (torchvision architecture, seeded fresh weights) and save it as ONNX.
     Zoo(ZooArgs),
+    /// CPU features, the kernel tier each family uses, and with --bench GEMM throughput.
+    Sysinfo(SysinfoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +185,16 @@ pub struct ZooArgs {
     /// Seed of the weight initialisation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SysinfoArgs {
+    /// Measure GEMM throughput per available tier (M=N=K=1024, one thread).
+    #[arg(long)]
+    pub bench: bool,
+    /// Measuring time per tier, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub millis: u64,
 }
 
 /// Parses `NAME=VALUE`.

@@ -22,3 +22,4 @@ pub mod evaluate;
 pub mod metrics;
 pub mod model;
 pub mod summary;
+pub mod sysinfo;

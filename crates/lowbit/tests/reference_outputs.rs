@@ -20,8 +20,8 @@ fn efficientnet_lite0_matches_onnx_runtime_logits() {
         return;
     };
     let model = Model::load(&dir.join("model.onnx"), &PlanOptions::default()).unwrap();
-    let inputs = read_npy(&dir.join("inputs.npy")).unwrap();
-    let reference = read_npy(&dir.join("logits.npy")).unwrap();
+    let inputs = read_npy(dir.join("inputs.npy")).unwrap();
+    let reference = read_npy(dir.join("logits.npy")).unwrap();
     let logits = model.plan.run(&[inputs]).unwrap().remove(0);
     assert_eq!(logits.shape(), reference.shape());
     check(
@@ -37,7 +37,7 @@ fn minilm_matches_onnx_runtime_hidden_state() {
         return;
     };
     let model = Model::load(&dir.join("model.onnx"), &PlanOptions::default()).unwrap();
-    let by_name = |name: &str| read_npy(&dir.join(format!("{name}.npy"))).unwrap();
+    let by_name = |name: &str| read_npy(dir.join(format!("{name}.npy"))).unwrap();
     let inputs: Vec<_> = model
         .graph
         .inputs

@@ -10,7 +10,9 @@ use crate::{fold, Observer, RuntimeError};
 /// How [`Plan::new`] prepares a graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// Worker threads of the plan's pool; 0 uses every core.
+    /// Worker threads of the plan's pool; 0 uses every core. With 1, kernels and
+    /// evaluators take their sequential paths: nothing is split across threads (the
+    /// pool's single worker runs the whole graph).
     pub threads: usize,
     /// Run the rewrite passes, constant folding and Conv+activation fusion.
     pub optimize: bool,

@@ -243,3 +243,19 @@ fn where_broadcasts_three_ways() {
     let out = run(Op::Where, vec![cond, i64s(&[7]), t(&[1, 2], vec![8i64, 9])]);
     assert_eq!(values::<i64>(&out), vec![7, 7, 8, 9]);
 }
+
+#[test]
+fn large_tensors_split_across_threads_give_the_same_values() {
+    let x: Vec<f32> = noise(70_001, 11).into_iter().map(|v| v * 4.0).collect();
+    let (g, feeds) = one_node_graph(Op::Unary(UnaryOp::Erf), &[Some(f32s(&[70_001], &x))], 1, false);
+    let options = lowbit_runtime::PlanOptions {
+        threads: 2,
+        optimize: true,
+    };
+    let y = lowbit_runtime::Plan::new(g, &options)
+        .unwrap()
+        .run(&feeds)
+        .unwrap();
+    let want: Vec<f32> = x.iter().map(|&v| libm::erff(v)).collect();
+    assert_eq!(values::<f32>(&y[0]), want);
+}

@@ -7,6 +7,7 @@ mod demo;
 mod eval;
 mod inspect;
 mod run;
+mod sysinfo;
 mod zoo;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Conformance(args) => conformance::run(args, cli.json),
         Command::Demo(args) => demo::run(args, cli.json),
         Command::Zoo(args) => zoo::run(args, cli.json),
+        Command::Sysinfo(args) => sysinfo::run(args, cli.json),
     }
 }
 

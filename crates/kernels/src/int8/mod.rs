@@ -2,12 +2,16 @@
 //! run-time choice of the instruction-set tier ([`isa`]).
 //!
 //! # Design
+//! - Usage: `PackedWeights::pack(selected_tier(), ...)` once per weight matrix, then
+//!   [`gemm_u8i8_i32`] per call (it runs on the tier the weights were packed for), then
+//!   [`requant::requantize_u8`] / [`requant::requantize_i8`].
 //! - Every tier produces bit-identical i32 accumulators; the scalar tier and
 //!   [`reference_gemm_u8i8_i32`] are the references the tests hold the others to.
 //! - One configuration record per tier (`config.rs`) holds tile sizes, the packing format
 //!   and the microkernel; the driver (`gemm.rs`) is shared.
-//! - Zero points are applied outside the microkernels via row sums of A and precomputed
-//!   column sums of B, so the inner loops multiply raw u8 and i8 values.
+//! - Zero points enter through B's precomputed column sums (which seed the accumulators)
+//!   and A's row sums (a pass after the block, only when some weight zero point is
+//!   nonzero), so the inner loops multiply raw u8 and i8 values.
 //!
 //! # Kernel naming grammar
 //! `<isa>_<op>_<types>[_<MR>x<NR>]`, for example `avx512vnni_gemm_u8s8_8x32`:

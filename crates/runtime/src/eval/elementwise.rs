@@ -2,6 +2,7 @@
 
 use lowbit_graph::ops::{BinaryOp, UnaryOp};
 use lowbit_tensor::{numel, DType, Data, Element, Tensor};
+use rayon::prelude::*;
 
 use super::broadcast::{broadcast_shapes, zip_into, Broadcast};
 use super::{ensure, Cx, EvalError, EvalResult, Inputs};
@@ -29,8 +30,15 @@ fn unsupported(op: &str, dtype: DType) -> EvalError {
 
 /// `out[i] = op(v[i])`; each arm is its own monomorphic loop so it can vectorise.
 fn unary_f32(op: UnaryOp, v: &[f32], out: &mut [f32]) -> EvalResult<()> {
-    fn apply(v: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
-        out.iter_mut().zip(v).for_each(|(y, &x)| *y = f(x));
+    fn apply(v: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+        // Large tensors (GELU's Erf over a transformer's hidden states) go in parallel chunks.
+        const CHUNK: usize = 1 << 14;
+        let map = |(o, i): (&mut [f32], &[f32])| o.iter_mut().zip(i).for_each(|(y, &x)| *y = f(x));
+        if v.len() <= CHUNK {
+            map((out, v));
+        } else {
+            out.par_chunks_mut(CHUNK).zip(v.par_chunks(CHUNK)).for_each(map);
+        }
     }
     match op {
         UnaryOp::Relu => apply(v, out, |x| x.max(0.0)),

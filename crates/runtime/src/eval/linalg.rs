@@ -3,6 +3,7 @@
 use lowbit_graph::ops::Gemm;
 use lowbit_kernels::f32::gemm as kernel;
 use lowbit_tensor::{numel, Tensor};
+use rayon::prelude::*;
 
 use super::broadcast::{broadcast_shapes, expand_into, Broadcast};
 use super::{ensure, Cx, EvalResult, Inputs};
@@ -78,6 +79,9 @@ pub(crate) fn gemm(attrs: &Gemm, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Ten
     Ok(Tensor::new(vec![m, n], out)?)
 }
 
+/// Multiply-adds below which one matrix product is too small to split across threads.
+const SMALL_PRODUCT: usize = 1 << 18;
+
 /// MatMul with numpy semantics: rank-1 operands are promoted and the added dim removed,
 /// leading (batch) dims broadcast.
 pub(crate) fn matmul(inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
@@ -116,34 +120,30 @@ pub(crate) fn matmul(inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
         kernel(
             rows, n, k, 1.0, a, k as isize, 1, b, n as isize, 1, 0.0, &mut out, n as isize, 1,
         );
-    } else {
+    } else if m * n > 0 {
+        // Offsets of the A and B matrices behind each output matrix.
         let plan = Broadcast::new(&batch, [a_batch, b_batch]);
         let [sa, sb] = plan.inner_strides();
-        let count = plan.inner();
-        let (a_size, b_size, c_size) = (m * k, k * n, m * n);
-        plan.for_each_row(|o, [ia, ib]| {
-            for i in 0..count {
-                let a_at = (ia + i * sa) * a_size;
-                let b_at = (ib + i * sb) * b_size;
-                let c_at = (o + i) * c_size;
-                kernel(
-                    m,
-                    n,
-                    k,
-                    1.0,
-                    &a[a_at..a_at + a_size],
-                    k as isize,
-                    1,
-                    &b[b_at..b_at + b_size],
-                    n as isize,
-                    1,
-                    0.0,
-                    &mut out[c_at..c_at + c_size],
-                    n as isize,
-                    1,
-                );
-            }
+        let mut pairs = Vec::with_capacity(numel(&batch));
+        plan.for_each_row(|_, [ia, ib]| {
+            pairs.extend((0..plan.inner()).map(|i| ((ia + i * sa) * m * k, (ib + i * sb) * k * n)));
         });
+        let product = |(a_at, b_at): (usize, usize), c: &mut [f32]| {
+            let (a, b) = (&a[a_at..a_at + m * k], &b[b_at..b_at + k * n]);
+            kernel(
+                m, n, k, 1.0, a, k as isize, 1, b, n as isize, 1, 0.0, c, n as isize, 1,
+            );
+        };
+        // Attention's many small products run one per task; large ones parallelise inside.
+        if m * n * k < SMALL_PRODUCT {
+            out.par_chunks_mut(m * n)
+                .zip(pairs.par_iter())
+                .for_each(|(c, &pair)| product(pair, c));
+        } else {
+            out.chunks_mut(m * n)
+                .zip(pairs)
+                .for_each(|(c, pair)| product(pair, c));
+        }
     }
     let mut shape = batch;
     if ta.rank() > 1 {

@@ -2,6 +2,7 @@
 
 use lowbit_graph::ops::{BatchNorm, LayerNorm};
 use lowbit_tensor::{numel, Tensor};
+use rayon::prelude::*;
 
 use super::args::resolve_axis;
 use super::broadcast::expand_into;
@@ -124,23 +125,19 @@ pub(crate) fn layer_norm(attrs: &LayerNorm, inputs: &Inputs, outputs: usize, cx:
     };
     let scale = per_row(1)?.ok_or("scale is required")?;
     let bias = per_row(2)?;
-    let rows = v.len().checked_div(width).unwrap_or(0);
     let mut out = cx.buffers.take_f32(v.len());
-    let mut means = Vec::with_capacity(rows);
-    let mut inv_stds = Vec::with_capacity(rows);
-    for r in 0..rows {
-        let src = &v[r * width..(r + 1) * width];
-        let mean = src.iter().map(|&x| x as f64).sum::<f64>() / width as f64;
-        let var = src.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / width as f64;
-        let inv_std = 1.0 / (var + attrs.epsilon as f64).sqrt();
-        let dst = &mut out[r * width..(r + 1) * width];
-        for (i, (y, &x)) in dst.iter_mut().zip(src).enumerate() {
-            let normalized = ((x as f64 - mean) * inv_std) as f32;
-            *y = normalized * scale[i] + bias.as_ref().map_or(0.0, |b| b[i]);
-        }
-        means.push(mean as f32);
-        inv_stds.push(inv_std as f32);
-    }
+    let epsilon = attrs.epsilon as f64;
+    let bias = bias.as_deref();
+    // Rows are independent: normalise them in parallel, each returning its statistics.
+    let stats: Vec<(f32, f32)> = if width == 0 {
+        Vec::new()
+    } else {
+        out.par_chunks_mut(width)
+            .zip(v.par_chunks(width))
+            .map(|(dst, src)| normalize_row(src, dst, &scale, bias, epsilon))
+            .collect()
+    };
+    let (means, inv_stds): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     let mut stat_shape = x.shape().to_vec();
     stat_shape[axis..].iter_mut().for_each(|d| *d = 1);
     let mut result = vec![Tensor::new(x.shape(), out)?];
@@ -151,4 +148,23 @@ pub(crate) fn layer_norm(attrs: &LayerNorm, inputs: &Inputs, outputs: usize, cx:
         result.push(Tensor::new(stat_shape, inv_stds)?);
     }
     Ok(result)
+}
+
+/// Normalises one row into `dst` (statistics in f64) and returns `(mean, 1 / std)`.
+fn normalize_row(
+    src: &[f32],
+    dst: &mut [f32],
+    scale: &[f32],
+    bias: Option<&[f32]>,
+    epsilon: f64,
+) -> (f32, f32) {
+    let width = src.len() as f64;
+    let mean = src.iter().map(|&x| x as f64).sum::<f64>() / width;
+    let var = src.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / width;
+    let inv_std = 1.0 / (var + epsilon).sqrt();
+    for (i, (y, &x)) in dst.iter_mut().zip(src).enumerate() {
+        let normalized = ((x as f64 - mean) * inv_std) as f32;
+        *y = normalized * scale[i] + bias.map_or(0.0, |b| b[i]);
+    }
+    (mean as f32, inv_std as f32)
 }
