@@ -55,10 +55,8 @@ fn match_fold(graph: &Graph, bn: NodeId, uses: &[usize]) -> Option<Fold> {
     let Op::BatchNorm(attrs) = &node.op else {
         return None;
     };
-    if node.outputs[1..]
-        .iter()
-        .any(|o| uses[o.0] > 0 || graph.is_output(*o))
-    {
+    let (_, extra_outputs) = node.outputs.split_first()?;
+    if extra_outputs.iter().any(|o| uses[o.0] > 0 || graph.is_output(*o)) {
         return None;
     }
     let x = node.input(0)?;

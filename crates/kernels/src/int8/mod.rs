@@ -36,6 +36,7 @@ pub mod isa;
 mod microkernels;
 mod packed;
 mod reference;
+pub mod ops;
 pub mod requant;
 
 pub use config::gemm_kernel_name;

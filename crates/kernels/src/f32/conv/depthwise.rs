@@ -42,15 +42,20 @@ impl Depthwise {
         let (oh, ow) = g.output_hw(h, w);
         let taps = g.kernel[0] * g.kernel[1];
         let channels = g.out_channels;
+        let bounds = epilogue.activation.bounds();
         let one = |scratch: &mut Vec<f32>, (c, (xs, ys)): (usize, (&[f32], &mut [f32]))| {
             let k = &self.weights[c * taps..(c + 1) * taps];
             match self.tiled {
                 // SAFETY: `select` returned this kernel only after checking the CPU features it
                 // needs; the slices meet its contract (`xs` is h×w, `ys` is oh×ow).
-                Some(tiled) => unsafe { tiled(k, xs, h, w, [g.pads[0], g.pads[1]], scratch, ys, ow) },
-                None => plane(g, k, xs, h, w, ys, oh, ow),
+                Some(tiled) => unsafe {
+                    tiled(k, xs, [h, w], [g.pads[0], g.pads[1]], scratch, ys, ow, epilogue.bias[c], bounds)
+                },
+                None => {
+                    plane(g, k, xs, h, w, ys, oh, ow);
+                    epilogue.apply(ys, oh * ow, c);
+                }
             }
-            epilogue.apply(ys, oh * ow, c);
         };
         let (xs, ys) = (&x[..channels * h * w], &mut out[..channels * oh * ow]);
         if oh * ow == 0 {
@@ -62,11 +67,19 @@ impl Depthwise {
                 .enumerate()
                 .for_each_init(Vec::new, one);
         } else {
-            let mut scratch = Vec::new();
+            // The scratch is taken out of the thread-local rather than borrowed in place, like
+            // im2col's, and put back so later layers reuse its allocation.
+            let mut scratch = SCRATCH.take();
             let planes = xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(oh * ow));
             planes.enumerate().for_each(|plane| one(&mut scratch, plane));
+            SCRATCH.set(scratch);
         }
     }
+}
+
+thread_local! {
+    /// Padded-plane scratch of the calling thread for the sequential path.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Any shape: accumulates tap by tap over the outputs whose input lies inside the plane.

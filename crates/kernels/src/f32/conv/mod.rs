@@ -7,6 +7,7 @@
 //! Bias and activation are applied in one pass over each output plane.
 
 mod depthwise;
+mod depthwise_blocks;
 mod depthwise_tiles;
 mod geometry;
 mod im2col;

@@ -1,6 +1,6 @@
 //! 1×1, stride-1, unpadded convolution: a single GEMM over the input as it lies in memory.
 
-use super::tiled_gemm::gemm_bias_act;
+use super::tiled_gemm::{gemm_bias_act, Rhs};
 use super::{ConvGeometry, Epilogue};
 
 pub(super) struct Pointwise {
@@ -26,7 +26,7 @@ impl Pointwise {
             hw,
             self.in_channels,
             &self.weights,
-            x,
+            Rhs::Dense(x),
             out,
             epilogue,
             0,

@@ -1,5 +1,8 @@
 //! `out = activation(W · B + bias)` computed tile by tile, so each output tile gets its bias
 //! and activation while it is still in cache, and tiles spread over the rayon pool.
+//!
+//! B is either a dense matrix or produced per column tile into a cache-sized panel (im2col
+//! patches), so a convolution never materialises its whole patch matrix.
 
 use super::Epilogue;
 use crate::f32::sequential_gemm;
@@ -9,6 +12,18 @@ use rayon::prelude::*;
 const TILE_VALUES: usize = 32 * 1024;
 /// Narrowest tile, so the GEMM microkernel still runs full-width panels.
 const MIN_TILE_COLS: usize = 64;
+/// Largest produced B panel (`k × cols` values, 1 MiB): it is written, then read by the GEMM
+/// while still in L2.
+const PANEL_VALUES: usize = 256 * 1024;
+
+/// The `k × n` right-hand side of [`gemm_bias_act`].
+pub(super) enum Rhs<'a> {
+    /// Row-major and dense.
+    Dense(&'a [f32]),
+    /// `fill(c0, nc, panel)` writes columns `c0..c0 + nc` as a row-major `k × nc` panel,
+    /// overwriting all of `panel[..k * nc]`.
+    Panels(&'a (dyn Fn(usize, usize, &mut [f32]) + Sync)),
+}
 
 /// `out[m, n] = act(w[m, k] · b[k, n] + bias[first_channel + row])`, all row-major and dense.
 /// Rows of `out` are output channels. Tiles run in parallel over the rayon pool, each with a
@@ -19,20 +34,29 @@ pub(super) fn gemm_bias_act(
     n: usize,
     k: usize,
     w: &[f32],
-    b: &[f32],
+    b: Rhs,
     out: &mut [f32],
     epilogue: &Epilogue,
     first_channel: usize,
 ) {
+    let dense_ok = match b {
+        Rhs::Dense(b) => b.len() >= k * n,
+        Rhs::Panels(_) => true,
+    };
     assert!(
-        w.len() >= m * k && b.len() >= k * n && out.len() >= m * n,
+        w.len() >= m * k && dense_ok && out.len() >= m * n,
         "gemm_bias_act: slice too short"
     );
     let threads = rayon::current_num_threads();
-    let cols = (TILE_VALUES / m.max(1)).max(MIN_TILE_COLS).min(n).max(1);
+    let mut cols = (TILE_VALUES / m.max(1)).max(MIN_TILE_COLS);
+    if let Rhs::Panels(_) = b {
+        cols = cols.min((PANEL_VALUES / k.max(1)).max(MIN_TILE_COLS));
+    }
+    let cols = cols.min(n).max(1);
     let col_tiles = n.div_ceil(cols);
-    // Split rows when there are too few column tiles to keep every thread busy.
-    let row_tiles = if col_tiles >= 2 * threads {
+    // Split rows when there are too few column tiles to keep every thread busy (never with
+    // one thread: a row split only repeats B's packing, or its panel's production).
+    let row_tiles = if threads == 1 || col_tiles >= 2 * threads {
         1
     } else {
         (2 * threads).div_ceil(col_tiles).min(m.div_ceil(16))
@@ -45,23 +69,20 @@ pub(super) fn gemm_bias_act(
         // SAFETY: tiles partition `out[..m * n]`: tile t owns rows r0..r0+mr and columns
         // c0..c0+nc, so no two tiles write the same value, and the slice outlives this call.
         let c = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(r0 * n + c0), (mr - 1) * n + nc) };
-        let (ks, ns) = (k as isize, n as isize);
-        sequential_gemm(
-            mr,
-            nc,
-            k,
-            1.0,
-            &w[r0 * k..],
-            ks,
-            1,
-            &b[c0..],
-            ns,
-            1,
-            0.0,
-            c,
-            ns,
-            1,
-        );
+        let a = &w[r0 * k..];
+        match b {
+            Rhs::Dense(b) => tile_gemm(mr, nc, k, a, &b[c0..], n, c, n),
+            Rhs::Panels(fill) => {
+                // Taken out of the thread-local (not borrowed) so a nested steal cannot alias it.
+                let mut panel = PANEL.take();
+                if panel.len() < k * nc {
+                    panel.resize(k * nc, 0.0);
+                }
+                fill(c0, nc, &mut panel[..k * nc]);
+                tile_gemm(mr, nc, k, a, &panel, nc, c, n);
+                PANEL.set(panel);
+            }
+        }
         for (i, row) in c.chunks_mut(n).enumerate() {
             epilogue
                 .activation
@@ -74,6 +95,18 @@ pub(super) fn gemm_bias_act(
     } else {
         (0..tiles).for_each(tile);
     }
+}
+
+thread_local! {
+    /// B-panel scratch of the calling thread.
+    static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `c = a · b` for an `m × n` tile, with row strides `b_stride` and `c_stride`.
+#[allow(clippy::too_many_arguments)]
+fn tile_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], b_stride: usize, c: &mut [f32], c_stride: usize) {
+    let (ks, bs, cs) = (k as isize, b_stride as isize, c_stride as isize);
+    sequential_gemm(m, n, k, 1.0, a, ks, 1, b, bs, 1, 0.0, c, cs, 1);
 }
 
 /// The output pointer shared by tiles that write disjoint parts of it.

@@ -1,0 +1,176 @@
+//! Depthwise convolution (one filter per channel), computed directly per plane.
+//!
+//! Each channel's plane is copied into a buffer padded with the input zero point, so every
+//! output sees exactly `kh·kw` taps and no bounds checks remain in the inner loops. With
+//! `w' = w − zw` the accumulator is `Σ x·w' − zx·Σw'`; the second term is a per-channel
+//! constant folded into the bias at plan time ([`Depthwise::fold_input_zero_point`]), so
+//! the kernels only compute `Σ x·w'` (i32, wrapping, like the GEMM).
+//!
+//! 3×3 and 5×5 kernels with stride 1 or 2 and dilation 1 have AVX-512/AVX2 kernels
+//! vectorised over output width ([`super::depthwise_x86`]); everything else, and the scalar
+//! tier, takes [`scalar_dwconv_u8s8`].
+
+use rayon::prelude::*;
+
+use super::super::super::isa::Tier;
+use super::super::super::requant::ChannelAxis;
+use super::super::error::Result;
+use super::super::params::OutputRequant;
+use super::super::vector::Vector;
+use super::Image;
+use crate::f32::ConvGeometry;
+
+/// Bytes readable past the last padded row: vector kernels load whole vectors whose
+/// lanes past the row end are computed and discarded.
+const OVERREAD: usize = 256;
+
+/// Computes `acc[oy·ow + ox] = Σ xp[(oy·s + ky)·pw + ox·s + kx] · w[ky·kw + kx]` over one
+/// padded plane `xp` of row stride `pw`.
+///
+/// # Safety
+/// The CPU has the kernel's features; `xp` holds every row the outputs read plus
+/// [`OVERREAD`] bytes; `w` has `kh·kw` values in `-255..=255`; `acc` has `oh·ow` values.
+pub(super) type PlaneKernel = unsafe fn(xp: &[u8], pw: usize, w: &[i32], oh: usize, ow: usize, acc: &mut [i32]);
+
+#[derive(Debug)]
+pub(super) struct Depthwise {
+    /// `[C, kh·kw]`, weight minus its channel's zero point.
+    weights: Vec<i32>,
+    vector: Option<(PlaneKernel, &'static str)>,
+}
+
+impl Depthwise {
+    pub(super) fn new(tier: Tier, g: &ConvGeometry, weights: &[i8], zero_points: &[i32]) -> Result<Depthwise> {
+        let vector = Vector::for_tier(tier)?;
+        let taps = g.kernel[0] * g.kernel[1];
+        let weights = weights
+            .chunks_exact(taps)
+            .zip(zero_points)
+            .flat_map(|(k, z)| k.iter().map(move |w| i32::from(*w) - z))
+            .collect();
+        Ok(Depthwise {
+            weights,
+            vector: select(vector, g),
+        })
+    }
+
+    pub(super) fn kernel_name(&self) -> &'static str {
+        self.vector.map_or("scalar_dwconv_u8s8", |(_, name)| name)
+    }
+
+    /// `bias[c] − zx·Σw'[c]`: the bias that makes `Σ x·w'` the zero-point-corrected sum.
+    pub(super) fn fold_input_zero_point(&self, bias: &[i32], zx: i32) -> Vec<i32> {
+        let taps = self.weights.len() / bias.len();
+        bias.iter()
+            .zip(self.weights.chunks_exact(taps))
+            .map(|(b, w)| {
+                let sum = w.iter().fold(0i32, |s, v| s.wrapping_add(*v));
+                b.wrapping_sub(zx.wrapping_mul(sum))
+            })
+            .collect()
+    }
+
+    /// One batch item: `x` is `[C, h, w]`, `out` is `[C, oh, ow]`; channels run in parallel
+    /// when the rayon pool has several threads.
+    pub(super) fn run(
+        &self,
+        tier: Tier,
+        g: &ConvGeometry,
+        image: &Image,
+        x: &[u8],
+        output: &OutputRequant,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let (in_plane, out_plane) = (image.h * image.w, image.oh * image.ow);
+        let taps = g.kernel[0] * g.kernel[1];
+        let one = |scratch: &mut Scratch, (c, (xs, ys)): (usize, (&[u8], &mut [u8]))| -> Result<()> {
+            let pw = scratch.pad(g, image, xs);
+            let acc = &mut scratch.acc;
+            acc.resize(out_plane, 0);
+            let w = &self.weights[c * taps..][..taps];
+            match self.vector {
+                // SAFETY: `select` checked the CPU features through the tier; `pad` left
+                // OVERREAD readable bytes; weights are i8 minus an i8 zero point.
+                Some((kernel, _)) => unsafe { kernel(&scratch.padded, pw, w, image.oh, image.ow, acc) },
+                None => scalar_dwconv_u8s8(g, &scratch.padded, pw, w, image.oh, image.ow, acc),
+            }
+            output.run(tier, (1, out_plane), acc, ChannelAxis::Rows, c, ys)
+        };
+        if rayon::current_num_threads() > 1 {
+            let x = &x[..g.in_channels * in_plane];
+            x.par_chunks_exact(in_plane)
+                .zip(out.par_chunks_exact_mut(out_plane))
+                .enumerate()
+                .try_for_each_init(Scratch::default, one)
+        } else {
+            let mut scratch = Scratch::default();
+            let planes = x.chunks_exact(in_plane).zip(out.chunks_exact_mut(out_plane));
+            planes.enumerate().try_for_each(|plane| one(&mut scratch, plane))
+        }
+    }
+}
+
+/// Per-thread buffers: the padded plane and the accumulator plane.
+#[derive(Default)]
+struct Scratch {
+    padded: Vec<u8>,
+    acc: Vec<i32>,
+}
+
+impl Scratch {
+    /// Copies plane `x` into `self.padded` surrounded by the zero point; returns its stride.
+    fn pad(&mut self, g: &ConvGeometry, image: &Image, x: &[u8]) -> usize {
+        let [top, left, bottom, right] = g.pads;
+        let (ph, pw) = (image.h + top + bottom, image.w + left + right);
+        self.padded.clear();
+        self.padded.resize(ph * pw + OVERREAD, image.zero_point);
+        for (r, row) in x.chunks_exact(image.w).enumerate() {
+            self.padded[(top + r) * pw + left..][..image.w].copy_from_slice(row);
+        }
+        pw
+    }
+}
+
+/// Any kernel size, stride and dilation, on a padded plane.
+pub(super) fn scalar_dwconv_u8s8(
+    g: &ConvGeometry,
+    xp: &[u8],
+    pw: usize,
+    w: &[i32],
+    oh: usize,
+    ow: usize,
+    acc: &mut [i32],
+) {
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.strides;
+    let [dh, dw] = g.dilations;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let mut sum = 0i32;
+            for ky in 0..kh {
+                let row = &xp[(oy * sh + ky * dh) * pw + ox * sw..];
+                for kx in 0..kw {
+                    sum = sum.wrapping_add(i32::from(row[kx * dw]).wrapping_mul(w[ky * kw + kx]));
+                }
+            }
+            acc[oy * ow + ox] = sum;
+        }
+    }
+}
+
+/// The vector kernel for this shape on `vector`, if there is one.
+fn select(vector: Vector, g: &ConvGeometry) -> Option<(PlaneKernel, &'static str)> {
+    let square = g.kernel[0] == g.kernel[1] && g.strides[0] == g.strides[1] && g.dilations == [1, 1];
+    if !square {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::depthwise_x86::select(vector, g.kernel[0], g.strides[0])
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = vector;
+        None
+    }
+}

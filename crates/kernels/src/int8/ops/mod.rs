@@ -1,0 +1,56 @@
+//! Integer operators of the INT8 engine, built on the u8×i8 GEMM and requantization.
+//!
+//! # Quantization convention
+//! - Activations are u8, asymmetric, one `(scale, zero_point)` per tensor:
+//!   `real = scale · (q − zero_point)`.
+//! - Weights are i8, one scale per output channel; their zero points are 0 in the usual
+//!   symmetric scheme, but nonzero per-channel values (ONNX `QLinearConv` allows them) are
+//!   supported by the convolution and linear kernels at no cost when they are 0.
+//! - Bias is i32 with scale `x_scale · w_scale[c]`, so it adds straight onto accumulators.
+//! - Outputs are u8 (or i8 where a model asks for it, [`OutputType`]) and are produced by
+//!   the crate's requantization rule (`int8::requant`): multiplier
+//!   `x_scale · w_scale[c] / y_scale`, round half to even, with a fused clamp range
+//!   (ReLU / ReLU6 expressed as an output range, see [`super::requant::activation_range`]).
+//!
+//! # Layout
+//! Tensors are NCHW, like the FP32 engine and ONNX, so the runtime converts nothing at graph
+//! edges and the two engines share shapes and geometry ([`ConvGeometry`], pads
+//! `[top, left, bottom, right]`). The GEMM wants u8 activations on its left (`A`, M×K),
+//! so convolutions go through GEMM as `patches[pixels × K] · W^T[K × Cout]`: the patch
+//! matrix is an im2col in pixel-major (NHWC-like) order — for a 1×1 conv simply the
+//! transposed input — and the u8 result `[pixels × Cout]` is transposed back into NCHW
+//! planes after requantization (a byte transpose, cheap next to the GEMM).
+//!
+//! # Bit-exactness
+//! Every op has a scalar path that is its reference; the vector paths (chosen by the
+//! [`Tier`](super::Tier) passed in) return the same bits, as the tests check per tier.
+//!
+//! # Kernel names
+//! Following the grammar in `int8/mod.rs`: `avx512_dwconv3x3s2_u8s8`, `avx2_dwconv5x5s1_u8s8`,
+//! `scalar_dwconv_u8s8` (any shape), `avx512_qadd_u8`, `avx2_quantize_f32_u8`, ….
+
+mod concat;
+mod conv;
+mod elementwise;
+#[cfg(target_arch = "x86_64")]
+mod elementwise_x86;
+mod error;
+mod linear;
+mod lut;
+mod params;
+mod pool;
+mod quantize;
+#[cfg(target_arch = "x86_64")]
+mod quantize_x86;
+mod vector;
+
+pub use concat::{qconcat, QInput};
+pub use conv::{QConv2d, QConvParams};
+pub use elementwise::{qadd, qmul};
+pub use error::{QOpError, Result};
+pub use linear::{LinearWeights, QLinear, QLinearDequantized};
+pub use params::{OutputType, QParams};
+pub use pool::{qavg_pool2d, qglobal_avg_pool, qmax_pool2d, PoolQuant};
+pub use quantize::{AxisShape, ChannelQuant, dequantize_i8_to_f32, dequantize_u8_to_f32, quantize_linear_f32_to_i8, quantize_linear_f32_to_u8};
+
+pub use crate::f32::{ConvGeometry, PoolGeometry};

@@ -1,0 +1,208 @@
+//! Quantized pooling over NCHW u8 planes: global average, average and max.
+//!
+//! - Averages accumulate `Σ (x − zx)` in i32 and requantize with the crate's rule
+//!   (`int8::requant`), multiplier `x_scale / (y_scale · count)` computed in f32, so one
+//!   rounding turns the mean into the output.
+//! - Max pooling is exact on u8: quantization is monotonic, so the max of quantized values
+//!   is the quantized max. With equal input and output parameters (and no narrower clamp)
+//!   the kernel is a pure max; otherwise the max goes through a 256-entry requantization
+//!   table ([`super::lut`]). Padding never wins a max (ONNX semantics).
+
+use super::super::isa::Tier;
+use super::super::requant::scalar::requantize_one;
+use super::super::requant::{requantize_u8, ChannelAxis, PerChannel, RequantParams};
+use super::error::{check_len, QOpError, Result};
+use super::lut::requant_table;
+use super::params::{validate_range, OutputType, QParams};
+use crate::f32::PoolGeometry;
+
+/// Input and output quantization and the output clamp range of a pooling op.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolQuant {
+    pub input: QParams,
+    pub output: QParams,
+    pub range: (i32, i32),
+}
+
+impl PoolQuant {
+    fn validate(&self, op: &'static str) -> Result<()> {
+        self.input.validate(op, "input", (0, 255))?;
+        self.output.validate(op, "output", (0, 255))?;
+        validate_range(op, self.range, self.output.zero_point, OutputType::U8)
+    }
+}
+
+/// `x` holds `planes` (batch × channels) planes of `hw` values; `out` gets one value per
+/// plane: the requantized mean.
+pub fn qglobal_avg_pool(
+    tier: Tier,
+    x: &[u8],
+    planes: usize,
+    hw: usize,
+    q: &PoolQuant,
+    out: &mut [u8],
+) -> Result<()> {
+    const OP: &str = "QLinearGlobalAveragePool";
+    q.validate(OP)?;
+    check_len("pool input", planes * hw, x.len())?;
+    check_len("pool output", planes, out.len())?;
+    if hw == 0 {
+        return Err(QOpError::InvalidGeometry {
+            op: OP,
+            why: "empty input planes".into(),
+        });
+    }
+    let zx = q.input.zero_point;
+    let acc: Vec<i32> = x
+        .chunks_exact(hw)
+        .map(|plane| {
+            let sum = plane.iter().fold(0i32, |s, v| s.wrapping_add(i32::from(*v)));
+            sum.wrapping_sub((hw as i32).wrapping_mul(zx))
+        })
+        .collect();
+    let params = RequantParams {
+        multiplier: PerChannel::Same(q.input.scale / (q.output.scale * hw as f32)),
+        bias: PerChannel::Same(0),
+        zero_point: q.output.zero_point,
+        range: q.range,
+    };
+    requantize_u8(tier, (1, planes), &acc, ChannelAxis::Columns, &params, out)?;
+    Ok(())
+}
+
+/// Average pooling; `x` is `planes` planes of `h × w`, `out` is `planes` planes of the
+/// geometry's output size. The divisor counts padded cells when
+/// `count_include_pad` (they hold real zero), never cells past the end padding.
+pub fn qavg_pool2d(
+    g: &PoolGeometry,
+    x: &[u8],
+    planes: usize,
+    (h, w): (usize, usize),
+    q: &PoolQuant,
+    out: &mut [u8],
+) -> Result<()> {
+    const OP: &str = "QLinearAveragePool";
+    q.validate(OP)?;
+    let (oh, ow) = check_pool(OP, g, x, planes, (h, w), out)?;
+    let (zx, zy) = (q.input.zero_point, q.output.zero_point);
+    let (lo, hi) = ((q.range.0 - zy) as f32, (q.range.1 - zy) as f32);
+    let rows: Vec<Window> = (0..oh).map(|o| Window::new(g, 0, o, h)).collect();
+    let cols: Vec<Window> = (0..ow).map(|o| Window::new(g, 1, o, w)).collect();
+    for (plane, out_plane) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (ry, row_win) in rows.iter().enumerate() {
+            for (cx, col_win) in cols.iter().enumerate() {
+                let mut sum = 0i32;
+                for iy in row_win.taps() {
+                    for ix in col_win.taps() {
+                        sum += i32::from(plane[iy * w + ix]) - zx;
+                    }
+                }
+                let count = if g.count_include_pad {
+                    row_win.padded_count * col_win.padded_count
+                } else {
+                    row_win.valid_count() * col_win.valid_count()
+                };
+                let y = if count == 0 {
+                    zy
+                } else {
+                    let multiplier = q.input.scale / (q.output.scale * count as f32);
+                    requantize_one(sum, 0, multiplier, zy, lo, hi)
+                };
+                out_plane[ry * ow + cx] = y as u8;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Max pooling; shapes as in [`qavg_pool2d`]. A window lying wholly in padding yields the
+/// requantized input zero point (real 0).
+pub fn qmax_pool2d(
+    g: &PoolGeometry,
+    x: &[u8],
+    planes: usize,
+    (h, w): (usize, usize),
+    q: &PoolQuant,
+    out: &mut [u8],
+) -> Result<()> {
+    const OP: &str = "QLinearMaxPool";
+    q.validate(OP)?;
+    let (oh, ow) = check_pool(OP, g, x, planes, (h, w), out)?;
+    let table = requant_table(q.input, q.output, q.range);
+    let rows: Vec<Window> = (0..oh).map(|o| Window::new(g, 0, o, h)).collect();
+    let cols: Vec<Window> = (0..ow).map(|o| Window::new(g, 1, o, w)).collect();
+    let empty = q.input.zero_point as u8;
+    for (plane, out_plane) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (ry, row_win) in rows.iter().enumerate() {
+            for (cx, col_win) in cols.iter().enumerate() {
+                let mut best: Option<u8> = None;
+                for iy in row_win.taps() {
+                    for ix in col_win.taps() {
+                        best = best.max(Some(plane[iy * w + ix]));
+                    }
+                }
+                out_plane[ry * ow + cx] = table[usize::from(best.unwrap_or(empty))];
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_pool(
+    op: &'static str,
+    g: &PoolGeometry,
+    x: &[u8],
+    planes: usize,
+    (h, w): (usize, usize),
+    out: &[u8],
+) -> Result<(usize, usize)> {
+    if g.kernel.contains(&0) || g.strides.contains(&0) || g.dilations.contains(&0) || h == 0 || w == 0 {
+        return Err(QOpError::InvalidGeometry {
+            op,
+            why: format!("zero kernel, stride, dilation or input size in {g:?} for {h}x{w}"),
+        });
+    }
+    let (oh, ow) = g.output_hw(h, w);
+    check_len("pool input", planes * h * w, x.len())?;
+    check_len("pool output", planes * oh * ow, out.len())?;
+    Ok((oh, ow))
+}
+
+/// The taps of one output position along one axis.
+struct Window {
+    /// First tap's input index (may be negative: in the begin padding).
+    start: isize,
+    dilation: usize,
+    kernel: usize,
+    size: usize,
+    /// Taps inside the input or its padding (not past the end padding).
+    padded_count: usize,
+}
+
+impl Window {
+    fn new(g: &PoolGeometry, axis: usize, o: usize, size: usize) -> Window {
+        let (k, s, d) = (g.kernel[axis], g.strides[axis], g.dilations[axis]);
+        let start = (o * s) as isize - g.pads[axis] as isize;
+        let end_limit = (size + g.pads[axis + 2]) as isize;
+        let padded_count = (0..k).filter(|i| (start + (i * d) as isize) < end_limit).count();
+        Window {
+            start,
+            dilation: d,
+            kernel: k,
+            size,
+            padded_count,
+        }
+    }
+
+    /// Input indices of the taps inside the input.
+    fn taps(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.kernel)
+            .map(move |i| self.start + (i * self.dilation) as isize)
+            .filter(move |t| (0..self.size as isize).contains(t))
+            .map(|t| t as usize)
+    }
+
+    fn valid_count(&self) -> usize {
+        self.taps().count()
+    }
+}
