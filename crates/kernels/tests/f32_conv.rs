@@ -321,11 +321,39 @@ fn wide_strided_rows() {
     // Rows wide enough for the vector paths of strided patch copies and depthwise phases,
     // with odd widths so a scalar tail remains.
     for (k, pads) in [(3, [0, 0, 1, 1]), (7, [3, 3, 3, 3]), (5, [1, 2, 2, 1])] {
-        check(&geometry(3, 8, [k, k], [2, 2], pads, [1, 1], 1), 1, 9, 101, Activation::Relu, true);
-        check(&geometry(4, 4, [k, k], [2, 2], pads, [1, 1], 4), 2, 8, 131, Activation::Relu, true);
+        check(
+            &geometry(3, 8, [k, k], [2, 2], pads, [1, 1], 1),
+            1,
+            9,
+            101,
+            Activation::Relu,
+            true,
+        );
+        check(
+            &geometry(4, 4, [k, k], [2, 2], pads, [1, 1], 4),
+            2,
+            8,
+            131,
+            Activation::Relu,
+            true,
+        );
     }
-    check(&geometry(6, 6, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 6), 1, 5, 77, Activation::None, true);
-    check(&geometry(3, 5, [3, 3], [2, 2], [1, 0, 1, 0], [2, 1], 1), 1, 11, 97, Activation::None, true);
+    check(
+        &geometry(6, 6, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 6),
+        1,
+        5,
+        77,
+        Activation::None,
+        true,
+    );
+    check(
+        &geometry(3, 5, [3, 3], [2, 2], [1, 0, 1, 0], [2, 1], 1),
+        1,
+        11,
+        97,
+        Activation::None,
+        true,
+    );
 }
 
 proptest! {

@@ -16,7 +16,6 @@ fn assert_round_trip(graph: lowbit::graph::Graph, name: &str) -> std::path::Path
     let path = scratch_file(name);
     lowbit::onnx::save(&graph, &path).unwrap();
     let reloaded = lowbit::onnx::load(&path).unwrap();
-    assert_eq!(reloaded.param_count(), graph.param_count());
     let input = synthetic_inputs(&graph, 2, &HashMap::new()).unwrap();
     let options = PlanOptions::default();
     let before = Plan::new(graph, &options).unwrap().run(&input).unwrap();

@@ -4,10 +4,12 @@
 //! Contract:
 //! - memory is `bins` counts plus two scratch buffers of the same size, whatever the
 //!   number of values observed;
-//! - a batch inside the current range is binned in one pass, with no allocation, exactly
-//!   as `torch.histc` bins it (`(x - lo) * bins / (hi - lo)`, the top edge in the last bin);
-//! - a batch that leaves the range is binned exactly over the union range, and the old
-//!   counts are re-binned onto it (below). This is PyTorch's `HistogramObserver.forward`
+//! - a batch inside the current range is binned in one pass, with no allocation, as
+//!   `torch.histc` bins it (bin `floor((x - lo) * bins / (hi - lo))`, the top edge in the
+//!   last bin; a value within an ulp of a bin edge may land in the neighbouring bin);
+//! - a batch that leaves the range (rare once calibration has warmed up) costs two more
+//!   passes, its extent then its binning over the union range, and the old counts are
+//!   re-binned onto that range. This is PyTorch's `HistogramObserver.forward`
 //!   and `_upscale_histogram` (torch 2.x): each old bin is split into [`UPSAMPLE_RATE`]
 //!   equal parts whose midpoints pick the new bin. Re-binning moves mass by at most one
 //!   new bin, but it makes the result depend on the order in which batches arrive;

@@ -14,6 +14,7 @@
 //! - The scheme (dtype, affine or symmetric, reduced range) is given when parameters are
 //!   asked for, not when observing, so one calibration run serves several schemes.
 
+pub mod dynamic;
 mod error;
 pub mod histogram;
 pub mod observer;

@@ -39,7 +39,9 @@ impl QuantScheme {
     /// 128 would lie outside `0..=127`.
     pub fn new(dtype: DType, mode: QuantMode, reduce_range: bool) -> Result<Self> {
         if !matches!(dtype, DType::U8 | DType::I8) {
-            return Err(QuantError::Scheme(format!("{dtype} is not an 8-bit integer type")));
+            return Err(QuantError::Scheme(format!(
+                "{dtype} is not an 8-bit integer type"
+            )));
         }
         if dtype == DType::U8 && mode == QuantMode::Symmetric && reduce_range {
             return Err(QuantError::Scheme(

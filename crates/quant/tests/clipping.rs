@@ -60,7 +60,10 @@ fn percentile_of_a_normal_distribution() {
 
 #[test]
 fn percentile_rejects_bad_configuration() {
-    assert!(matches!(PercentileObserver::new(40.0, 2048), Err(QuantError::Config { .. })));
+    assert!(matches!(
+        PercentileObserver::new(40.0, 2048),
+        Err(QuantError::Config { .. })
+    ));
     assert!(PercentileObserver::new(100.5, 2048).is_err());
     assert!(PercentileObserver::new(99.9, 0).is_err());
 }
@@ -112,7 +115,10 @@ fn entropy_quantized_bins_are_a_real_parameter() {
         .collect();
     println!("student-t(3) KL thresholds for 32/128/512 levels: {thresholds:?}");
     // More levels afford a wider range at the same resolution.
-    assert!(thresholds[0] < thresholds[1] && thresholds[1] < thresholds[2], "{thresholds:?}");
+    assert!(
+        thresholds[0] < thresholds[1] && thresholds[1] < thresholds[2],
+        "{thresholds:?}"
+    );
 }
 
 #[test]
@@ -126,8 +132,10 @@ fn mse_beats_min_max_on_data_with_outliers() {
         mse.observe(batch);
         min_max.observe(batch);
     }
-    let (mse_error, min_max_error) =
-        (round_trip_mse(&values, &mse, &scheme), round_trip_mse(&values, &min_max, &scheme));
+    let (mse_error, min_max_error) = (
+        round_trip_mse(&values, &mse, &scheme),
+        round_trip_mse(&values, &min_max, &scheme),
+    );
     println!(
         "outliers: MSE clip {:?}, round-trip MSE {mse_error:.3e}; MinMax {min_max_error:.3e}",
         mse.clip_range(&scheme).unwrap()

@@ -108,7 +108,12 @@ fn observe(golden: &Golden) -> HistogramObserver {
 #[test]
 fn histogram_range_matches_pytorch_exactly() {
     for g in GOLDEN {
-        assert_eq!(observe(g).histogram().range(), Some(g.histogram_range), "{}", g.name);
+        assert_eq!(
+            observe(g).histogram().range(),
+            Some(g.histogram_range),
+            "{}",
+            g.name
+        );
     }
 }
 
@@ -126,7 +131,12 @@ fn search_range_is_within_one_bin_of_pytorch() {
             d_lo / bin,
             d_hi / bin
         );
-        assert!(d_lo <= bin && d_hi <= bin, "{}: [{lo}, {hi}] vs {:?}", g.name, g.search_range);
+        assert!(
+            d_lo <= bin && d_hi <= bin,
+            "{}: [{lo}, {hi}] vs {:?}",
+            g.name,
+            g.search_range
+        );
     }
 }
 
@@ -134,7 +144,10 @@ fn search_range_is_within_one_bin_of_pytorch() {
 fn qparams_match_pytorch_within_one_bin() {
     let schemes = [
         (QuantScheme::u8_affine(), "u8 affine"),
-        (QuantScheme::new(DType::U8, QuantMode::Affine, true).unwrap(), "u8 affine reduced"),
+        (
+            QuantScheme::new(DType::U8, QuantMode::Affine, true).unwrap(),
+            "u8 affine reduced",
+        ),
         (QuantScheme::i8_symmetric(), "i8 symmetric"),
     ];
     for g in GOLDEN {

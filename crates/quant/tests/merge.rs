@@ -121,7 +121,10 @@ fn histogram_observer_merge_within_one_bin() {
     let (merged, whole) = merged(&HistogramObserver::default(), &a, &b);
     let bin = data_bin(&a, &b);
     let (m, w) = (merged.search_range().unwrap(), whole.search_range().unwrap());
-    assert!((m.0 - w.0).abs() <= bin && (m.1 - w.1).abs() <= bin, "{m:?} vs {w:?}");
+    assert!(
+        (m.0 - w.0).abs() <= bin && (m.1 - w.1).abs() <= bin,
+        "{m:?} vs {w:?}"
+    );
 }
 
 #[test]
@@ -130,7 +133,10 @@ fn percentile_merge_within_one_bin() {
     let (merged, whole) = merged(&PercentileObserver::default(), &a, &b);
     let bin = data_bin(&a, &b);
     let (m, w) = (merged.clip_range().unwrap(), whole.clip_range().unwrap());
-    assert!((m.0 - w.0).abs() <= bin && (m.1 - w.1).abs() <= bin, "{m:?} vs {w:?}");
+    assert!(
+        (m.0 - w.0).abs() <= bin && (m.1 - w.1).abs() <= bin,
+        "{m:?} vs {w:?}"
+    );
 }
 
 #[test]
@@ -138,7 +144,10 @@ fn mse_and_entropy_merge_within_one_bin() {
     let (a, b) = halves();
     let scheme = QuantScheme::u8_affine();
     let (merged_mse, whole_mse) = merged(&MseObserver::default(), &a, &b);
-    let (m, w) = (merged_mse.clip_range(&scheme).unwrap(), whole_mse.clip_range(&scheme).unwrap());
+    let (m, w) = (
+        merged_mse.clip_range(&scheme).unwrap(),
+        whole_mse.clip_range(&scheme).unwrap(),
+    );
     // The MSE grid steps by 1 % of the range, far coarser than a bin: same choice expected.
     assert_eq!(m, w);
 
@@ -146,4 +155,35 @@ fn mse_and_entropy_merge_within_one_bin() {
     let (merged_kl, whole_kl) = merged(&EntropyObserver::default(), &a, &b);
     let (m, w) = (merged_kl.threshold().unwrap(), whole_kl.threshold().unwrap());
     assert!((m - w).abs() <= bin, "threshold {m} vs {w} (bin {bin})");
+}
+
+/// Re-binning makes histogram observers depend on batch order; the effect stays within
+/// one bin (batches of growing spread, fed forwards and backwards).
+#[test]
+fn batch_order_moves_histogram_results_by_at_most_one_bin() {
+    let batches: Vec<Vec<f32>> = (0..8)
+        .map(|k| normal(20 + k, 5_000, 0.1 * k as f32, 0.5 + 0.4 * k as f32))
+        .collect();
+    let (mut forward, mut backward) = (HistogramObserver::default(), HistogramObserver::default());
+    let (mut forward_p, mut backward_p) = (PercentileObserver::default(), PercentileObserver::default());
+    for batch in &batches {
+        forward.observe(batch);
+        forward_p.observe(batch);
+    }
+    for batch in batches.iter().rev() {
+        backward.observe(batch);
+        backward_p.observe(batch);
+    }
+    let everything = batches.concat();
+    let bin = data_bin(&everything, &[]);
+    let (f, b) = (forward.search_range().unwrap(), backward.search_range().unwrap());
+    assert!(
+        (f.0 - b.0).abs() <= bin && (f.1 - b.1).abs() <= bin,
+        "{f:?} vs {b:?}"
+    );
+    let (f, b) = (forward_p.clip_range().unwrap(), backward_p.clip_range().unwrap());
+    assert!(
+        (f.0 - b.0).abs() <= bin && (f.1 - b.1).abs() <= bin,
+        "{f:?} vs {b:?}"
+    );
 }

@@ -73,7 +73,11 @@ const PYTORCH: &[(f32, f32, &str, &str, bool, f32, i32)] = &[
 
 fn scheme(dtype: &str, mode: &str, reduce_range: bool) -> QuantScheme {
     let dtype = if dtype == "u8" { DType::U8 } else { DType::I8 };
-    let mode = if mode == "affine" { QuantMode::Affine } else { QuantMode::Symmetric };
+    let mode = if mode == "affine" {
+        QuantMode::Affine
+    } else {
+        QuantMode::Symmetric
+    };
     QuantScheme::new(dtype, mode, reduce_range).unwrap()
 }
 
@@ -129,10 +133,30 @@ fn weight() -> Tensor {
 #[test]
 fn per_channel_qparams_equal_pytorch() {
     let cases: [(usize, QuantScheme, Vec<f32>, Vec<i32>); 4] = [
-        (0, QuantScheme::i8_symmetric(), vec![0.015686275, 1.1920929e-07, 0.023529412], vec![0, 0, 0]),
-        (0, QuantScheme::u8_affine(), vec![0.011764706, 1.1920929e-07, 0.011764706], vec![85, 0, 255]),
-        (1, QuantScheme::i8_symmetric(), vec![0.023529412, 0.015686275], vec![0, 0]),
-        (1, QuantScheme::u8_affine(), vec![0.01372549, 0.015686275], vec![219, 127]),
+        (
+            0,
+            QuantScheme::i8_symmetric(),
+            vec![0.015686275, 1.1920929e-07, 0.023529412],
+            vec![0, 0, 0],
+        ),
+        (
+            0,
+            QuantScheme::u8_affine(),
+            vec![0.011764706, 1.1920929e-07, 0.011764706],
+            vec![85, 0, 255],
+        ),
+        (
+            1,
+            QuantScheme::i8_symmetric(),
+            vec![0.023529412, 0.015686275],
+            vec![0, 0],
+        ),
+        (
+            1,
+            QuantScheme::u8_affine(),
+            vec![0.01372549, 0.015686275],
+            vec![219, 127],
+        ),
     ];
     for (axis, scheme, scales, zero_points) in cases {
         let mut obs = PerChannelMinMaxObserver::new(axis);
@@ -151,10 +175,19 @@ fn per_channel_last_axis_and_shape_errors() {
     // Along the last axis the channels interleave: {-1, 0.25, 0, 0, -3, -2} and {0.5, 2, 0, 0, -1, -0.5}.
     assert_eq!(obs.ranges(), &[Some((-3.0, 0.25)), Some((-1.0, 2.0))]);
     let wrong_channels = Tensor::new(vec![2, 3], vec![0.0f32; 6]).unwrap();
-    assert!(matches!(obs.observe_tensor(&wrong_channels), Err(QuantError::Shape { .. })));
+    assert!(matches!(
+        obs.observe_tensor(&wrong_channels),
+        Err(QuantError::Shape { .. })
+    ));
     let mut rank_one = PerChannelMinMaxObserver::new(1);
     let vector = Tensor::new(vec![4], vec![0.0f32; 4]).unwrap();
-    assert!(matches!(rank_one.observe_tensor(&vector), Err(QuantError::Shape { .. })));
+    assert!(matches!(
+        rank_one.observe_tensor(&vector),
+        Err(QuantError::Shape { .. })
+    ));
     let ints = Tensor::new(vec![2, 2], vec![1i32; 4]).unwrap();
-    assert!(matches!(rank_one.observe_tensor(&ints), Err(QuantError::Tensor(_))));
+    assert!(matches!(
+        rank_one.observe_tensor(&ints),
+        Err(QuantError::Tensor(_))
+    ));
 }

@@ -52,7 +52,10 @@ impl EntropyObserver {
 
     /// The chosen clipping threshold on `|x|`.
     pub fn threshold(&self) -> Result<f32> {
-        let (_, amax) = self.magnitudes.range().ok_or(QuantError::NoData { observer: NAME })?;
+        let (_, amax) = self
+            .magnitudes
+            .range()
+            .ok_or(QuantError::NoData { observer: NAME })?;
         let counts = self.magnitudes.counts();
         let kept = best_bin_count(counts, self.quantized_bins);
         Ok((amax as f64 * kept as f64 / counts.len() as f64) as f32)
@@ -123,7 +126,11 @@ fn expand_quantized(sliced: &[f64], groups: usize, out: &mut Vec<f64>) {
     let per_group = sliced.len() / groups;
     for g in 0..groups {
         let begin = g * per_group;
-        let end = if g == groups - 1 { sliced.len() } else { begin + per_group };
+        let end = if g == groups - 1 {
+            sliced.len()
+        } else {
+            begin + per_group
+        };
         let group = &sliced[begin..end];
         let nonzero = group.iter().filter(|&&c| c != 0.0).count();
         if nonzero == 0 {

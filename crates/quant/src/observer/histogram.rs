@@ -49,7 +49,10 @@ impl HistogramObserver {
 
     /// The clipping range chosen by the L2 search, before the scheme widens it to zero.
     pub fn search_range(&self) -> Result<(f32, f32)> {
-        let (lo, hi) = self.histogram.range().ok_or(QuantError::NoData { observer: NAME })?;
+        let (lo, hi) = self
+            .histogram
+            .range()
+            .ok_or(QuantError::NoData { observer: NAME })?;
         let (start, end) = l2_search(self.histogram.counts(), SEARCH_LEVELS);
         // f32 arithmetic as PyTorch does on its min/max tensors.
         let bin_width = (hi - lo) / self.histogram.bins() as f32;

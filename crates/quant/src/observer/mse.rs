@@ -46,7 +46,10 @@ impl MseObserver {
 
     /// The clipping range with the smallest error under `scheme`.
     pub fn clip_range(&self, scheme: &QuantScheme) -> Result<(f32, f32)> {
-        let (lo, hi) = self.histogram.range().ok_or(QuantError::NoData { observer: NAME })?;
+        let (lo, hi) = self
+            .histogram
+            .range()
+            .ok_or(QuantError::NoData { observer: NAME })?;
         let (min_neg, max_pos) = (lo.min(0.0), hi.max(0.0));
         let mut best = (f64::INFINITY, (min_neg, max_pos));
         for k in 1..=self.steps {

@@ -3,7 +3,7 @@
 //! The hot shapes (3×3 and 5×5, stride 1 or 2) use the register-blocked kernels of
 //! [`super::depthwise_tiles`]; other shapes take a tap-by-tap loop over valid output ranges.
 
-use super::depthwise_tiles::{self, PlaneFn};
+use super::depthwise_tiles::{self, PlaneFn, PlaneScratch};
 use super::geometry::valid_outputs;
 use super::{ConvGeometry, Epilogue};
 use rayon::prelude::*;
@@ -43,13 +43,23 @@ impl Depthwise {
         let taps = g.kernel[0] * g.kernel[1];
         let channels = g.out_channels;
         let bounds = epilogue.activation.bounds();
-        let one = |scratch: &mut Vec<f32>, (c, (xs, ys)): (usize, (&[f32], &mut [f32]))| {
+        let one = |scratch: &mut PlaneScratch, (c, (xs, ys)): (usize, (&[f32], &mut [f32]))| {
             let k = &self.weights[c * taps..(c + 1) * taps];
             match self.tiled {
                 // SAFETY: `select` returned this kernel only after checking the CPU features it
                 // needs; the slices meet its contract (`xs` is h×w, `ys` is oh×ow).
                 Some(tiled) => unsafe {
-                    tiled(k, xs, [h, w], [g.pads[0], g.pads[1]], scratch, ys, ow, epilogue.bias[c], bounds)
+                    tiled(
+                        k,
+                        xs,
+                        [h, w],
+                        [g.pads[0], g.pads[1]],
+                        scratch,
+                        ys,
+                        ow,
+                        epilogue.bias[c],
+                        bounds,
+                    )
                 },
                 None => {
                     plane(g, k, xs, h, w, ys, oh, ow);
@@ -65,11 +75,12 @@ impl Depthwise {
             xs.par_chunks_exact(h * w)
                 .zip(ys.par_chunks_exact_mut(oh * ow))
                 .enumerate()
-                .for_each_init(Vec::new, one);
+                .for_each_init(PlaneScratch::default, one);
         } else {
             // The scratch is taken out of the thread-local rather than borrowed in place, like
             // im2col's, and put back so later layers reuse its allocation.
             let mut scratch = SCRATCH.take();
+            scratch.pads_zeroed = false;
             let planes = xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(oh * ow));
             planes.enumerate().for_each(|plane| one(&mut scratch, plane));
             SCRATCH.set(scratch);
@@ -79,7 +90,7 @@ impl Depthwise {
 
 thread_local! {
     /// Padded-plane scratch of the calling thread for the sequential path.
-    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<PlaneScratch> = std::cell::RefCell::new(PlaneScratch::default());
 }
 
 /// Any shape: accumulates tap by tap over the outputs whose input lies inside the plane.

@@ -16,6 +16,10 @@ pub(super) trait Block: Copy {
     fn finish(self, bias: f32, bounds: Option<[f32; 2]>) -> Self;
     /// Writes the first `dst.len() ≤ LANES` values.
     fn store(self, dst: &mut [f32]);
+    /// `dst.copy_from_slice(src)`, without a `memcpy` call for short rows.
+    fn copy(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
     /// Splits `2 · LANES` values into those at even and at odd positions.
     fn split_pairs(pairs: &[f32; 2 * LANES], even: &mut [f32; LANES], odd: &mut [f32; LANES]) {
         for ((e, o), pair) in even.iter_mut().zip(odd).zip(pairs.chunks_exact(2)) {
@@ -84,7 +88,13 @@ mod x86 {
 
         #[inline(always)]
         fn madd(self, t: f32, src: &[f32; LANES]) -> Self {
-            unsafe { Avx512(_mm512_fmadd_ps(_mm512_set1_ps(t), _mm512_loadu_ps(src.as_ptr()), self.0)) }
+            unsafe {
+                Avx512(_mm512_fmadd_ps(
+                    _mm512_set1_ps(t),
+                    _mm512_loadu_ps(src.as_ptr()),
+                    self.0,
+                ))
+            }
         }
 
         #[inline(always)]
@@ -105,9 +115,24 @@ mod x86 {
         }
 
         #[inline(always)]
+        fn copy(src: &[f32], dst: &mut [f32]) {
+            assert_eq!(src.len(), dst.len(), "copy: lengths differ");
+            for (s, d) in src.chunks(LANES).zip(dst.chunks_mut(LANES)) {
+                let mask = ((1u32 << s.len()) - 1) as __mmask16;
+                unsafe {
+                    let v = _mm512_maskz_loadu_ps(mask, s.as_ptr());
+                    _mm512_mask_storeu_ps(d.as_mut_ptr(), mask, v);
+                }
+            }
+        }
+
+        #[inline(always)]
         fn split_pairs(pairs: &[f32; 2 * LANES], even: &mut [f32; LANES], odd: &mut [f32; LANES]) {
             unsafe {
-                let (a, b) = (_mm512_loadu_ps(pairs.as_ptr()), _mm512_loadu_ps(pairs.as_ptr().add(LANES)));
+                let (a, b) = (
+                    _mm512_loadu_ps(pairs.as_ptr()),
+                    _mm512_loadu_ps(pairs.as_ptr().add(LANES)),
+                );
                 let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                 let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
                 _mm512_storeu_ps(even.as_mut_ptr(), _mm512_permutex2var_ps(a, evens, b));
@@ -131,7 +156,10 @@ mod x86 {
         fn madd(self, t: f32, src: &[f32; LANES]) -> Self {
             unsafe {
                 let t = _mm256_set1_ps(t);
-                let (lo, hi) = (_mm256_loadu_ps(src.as_ptr()), _mm256_loadu_ps(src.as_ptr().add(8)));
+                let (lo, hi) = (
+                    _mm256_loadu_ps(src.as_ptr()),
+                    _mm256_loadu_ps(src.as_ptr().add(8)),
+                );
                 Avx2(_mm256_fmadd_ps(t, lo, self.0), _mm256_fmadd_ps(t, hi, self.1))
             }
         }

@@ -16,18 +16,27 @@ use super::depthwise_blocks::{Block, Portable, LANES};
 
 /// One channel: `x` is `[h, w]`, `out` is `[oh, ow]`, written as `clamp(acc + bias)` with
 /// `bounds` from [`crate::f32::Activation`] (`None`: no clamp). `pads` are `[top, left]`.
-/// `scratch` is reused between calls and grown as needed.
+/// `scratch` is reused between the planes of a layer (see [`PlaneScratch`]).
 pub(super) type PlaneFn = unsafe fn(
     k: &[f32],
     x: &[f32],
     hw: [usize; 2],
     pads: [usize; 2],
-    scratch: &mut Vec<f32>,
+    scratch: &mut PlaneScratch,
     out: &mut [f32],
     ow: usize,
     bias: f32,
     bounds: Option<[f32; 2]>,
 );
+
+/// Padded-plane scratch shared by the planes of one layer, on one thread.
+#[derive(Default)]
+pub(super) struct PlaneScratch {
+    values: Vec<f32>,
+    /// Whether `values` holds the padding zeros of the current layer's geometry; reset to
+    /// `false` before the first plane of each layer.
+    pub(super) pads_zeroed: bool,
+}
 
 /// The fastest plane kernel for a K×K, stride-S filter on this CPU, if K and S are covered.
 pub(super) fn select(kernel: usize, stride: usize) -> Option<PlaneFn> {
@@ -64,7 +73,7 @@ unsafe fn portable_plane<const K: usize, const S: usize>(
     x: &[f32],
     hw: [usize; 2],
     pads: [usize; 2],
-    scratch: &mut Vec<f32>,
+    scratch: &mut PlaneScratch,
     out: &mut [f32],
     ow: usize,
     bias: f32,
@@ -84,13 +93,15 @@ mod avx512 {
         x: &[f32],
         hw: [usize; 2],
         pads: [usize; 2],
-        scratch: &mut Vec<f32>,
+        scratch: &mut super::PlaneScratch,
         out: &mut [f32],
         ow: usize,
         bias: f32,
         bounds: Option<[f32; 2]>,
     ) {
-        super::plane_body::<K, S, super::super::depthwise_blocks::Avx512>(k, x, hw, pads, scratch, out, ow, bias, bounds)
+        super::plane_body::<K, S, super::super::depthwise_blocks::Avx512>(
+            k, x, hw, pads, scratch, out, ow, bias, bounds,
+        )
     }
 }
 
@@ -105,13 +116,15 @@ mod avx2 {
         x: &[f32],
         hw: [usize; 2],
         pads: [usize; 2],
-        scratch: &mut Vec<f32>,
+        scratch: &mut super::PlaneScratch,
         out: &mut [f32],
         ow: usize,
         bias: f32,
         bounds: Option<[f32; 2]>,
     ) {
-        super::plane_body::<K, S, super::super::depthwise_blocks::Avx2>(k, x, hw, pads, scratch, out, ow, bias, bounds)
+        super::plane_body::<K, S, super::super::depthwise_blocks::Avx2>(
+            k, x, hw, pads, scratch, out, ow, bias, bounds,
+        )
     }
 }
 
@@ -122,7 +135,7 @@ fn plane_body<const K: usize, const S: usize, B: Block>(
     x: &[f32],
     [h, w]: [usize; 2],
     [top, left]: [usize; 2],
-    scratch: &mut Vec<f32>,
+    scratch: &mut PlaneScratch,
     out: &mut [f32],
     ow: usize,
     bias: f32,
@@ -137,48 +150,82 @@ fn plane_body<const K: usize, const S: usize, B: Block>(
     let row_len = S * phase_w;
     let padded_h = (oh - 1) * S + K;
     // One more row: the contiguous padded input row that a strided plane splits into phases.
-    if scratch.len() < row_len * (padded_h + 1) {
-        scratch.resize(row_len * (padded_h + 1), 0.0);
+    let len = row_len * (padded_h + 1);
+    if !scratch.pads_zeroed {
+        scratch.values.clear();
+        scratch.values.resize(len, 0.0);
+        scratch.pads_zeroed = true;
     }
-    let (padded_rows, contiguous) = scratch.split_at_mut(row_len * padded_h);
-    for (py, padded_row) in padded_rows.chunks_exact_mut(row_len).enumerate() {
-        match py.checked_sub(top).filter(|&iy| iy < h) {
-            Some(iy) if S == 1 => fill_padded(&x[iy * w..(iy + 1) * w], left, padded_row),
-            Some(iy) => {
-                fill_padded(&x[iy * w..(iy + 1) * w], left, &mut contiguous[..row_len]);
-                split_phases::<S, B>(&contiguous[..row_len], padded_row, phase_w);
-            }
-            None => padded_row.fill(0.0),
+    // Only values that depend on the input are written below: with the same geometry as the
+    // plane that zeroed the scratch, every other value is still zero.
+    let (padded_rows, contiguous) = scratch.values[..len].split_at_mut(row_len * padded_h);
+    let copied = w.min(row_len.saturating_sub(left));
+    for (iy, padded_row) in padded_rows
+        .chunks_exact_mut(row_len)
+        .skip(top)
+        .take(h)
+        .enumerate()
+    {
+        let src = &x[iy * w..][..copied];
+        if S == 1 {
+            B::copy(src, &mut padded_row[left..left + copied]);
+        } else {
+            B::copy(src, &mut contiguous[left..left + copied]);
+            split_phases::<S, B>(&contiguous[..row_len], padded_row, phase_w);
         }
     }
-    let padded: &[f32] = scratch;
-    for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
-        let rows: [&[f32]; K] = std::array::from_fn(|ky| &padded[(oy * S + ky) * row_len..][..row_len]);
-        for block in 0..blocks {
-            let ox = block * LANES;
-            let mut acc = B::zero();
-            for (row, row_taps) in rows.iter().zip(&taps) {
-                for (kx, &t) in row_taps.iter().enumerate() {
-                    let at = (kx % S) * phase_w + kx / S + ox;
-                    let src = <&[f32; LANES]>::try_from(&row[at..at + LANES]).expect("LANES values");
-                    acc = acc.madd(t, src);
-                }
-            }
+    let padded: &[f32] = &scratch.values;
+    let mut out_rows = out.chunks_exact_mut(ow);
+    let mut oy = 0;
+    // Two output rows at a time: each loaded input vector feeds both rows' accumulators,
+    // and the two independent chains hide the multiply-add latency. Strided planes keep one
+    // row at a time, which measured faster for them.
+    while S == 1 && oy + 2 <= oh {
+        let (first, second) = (out_rows.next().expect("row"), out_rows.next().expect("row"));
+        for ox in (0..ow).step_by(LANES) {
+            let [a, b] = block::<K, S, B, 2>(padded, oy * S * row_len, [row_len, phase_w], ox, &taps);
             let n = LANES.min(ow - ox);
-            acc.finish(bias, bounds).store(&mut out_row[ox..ox + n]);
+            a.finish(bias, bounds).store(&mut first[ox..ox + n]);
+            b.finish(bias, bounds).store(&mut second[ox..ox + n]);
         }
+        oy += 2;
+    }
+    for last in out_rows {
+        for ox in (0..ow).step_by(LANES) {
+            let [a] = block::<K, S, B, 1>(padded, oy * S * row_len, [row_len, phase_w], ox, &taps);
+            let n = LANES.min(ow - ox);
+            a.finish(bias, bounds).store(&mut last[ox..ox + n]);
+        }
+        oy += 1;
     }
 }
 
-/// Writes `row` into `padded` after `left` zeros, then zeros up to `padded`'s end (`row` is
-/// cut where `padded` ends).
+/// The accumulators of `R` vertically adjacent output blocks of [`LANES`] outputs from `ox`,
+/// whose first input row starts at `padded[first..]`.
 #[inline(always)]
-fn fill_padded(row: &[f32], left: usize, padded: &mut [f32]) {
-    let left = left.min(padded.len());
-    let copied = row.len().min(padded.len() - left);
-    padded[..left].fill(0.0);
-    padded[left..left + copied].copy_from_slice(&row[..copied]);
-    padded[left + copied..].fill(0.0);
+fn block<const K: usize, const S: usize, B: Block, const R: usize>(
+    padded: &[f32],
+    first: usize,
+    [row_len, phase_w]: [usize; 2],
+    ox: usize,
+    taps: &[[f32; K]; K],
+) -> [B; R] {
+    let mut acc = [B::zero(); R];
+    for r in 0..K + (R - 1) * S {
+        let row = &padded[first + r * row_len..][..row_len];
+        for kx in 0..K {
+            let at = (kx % S) * phase_w + kx / S + ox;
+            // A fixed-size view lets LLVM drop bounds checks and keep `acc` in registers.
+            let src = <&[f32; LANES]>::try_from(&row[at..at + LANES]).expect("LANES values");
+            for (j, a) in acc.iter_mut().enumerate() {
+                // Output row j reads input row r through filter row r - j·S.
+                if let Some(ky) = r.checked_sub(j * S).filter(|&ky| ky < K) {
+                    *a = a.madd(taps[ky][kx], src);
+                }
+            }
+        }
+    }
+    acc
 }
 
 /// Stores `row` as S phases of `phase_w` values in `phases`: phase `p` holds `row[p]`,

@@ -35,7 +35,8 @@ impl Im2col {
         let depth = cin * g.kernel[0] * g.kernel[1];
         for group in 0..g.group {
             let x_g = &x[group * cin * h * w..(group + 1) * cin * h * w];
-            let fill = |c0: usize, nc: usize, panel: &mut [f32]| fill_panel(g, x_g, [h, w], c0..c0 + nc, panel);
+            let fill =
+                |c0: usize, nc: usize, panel: &mut [f32]| fill_panel(g, x_g, [h, w], c0..c0 + nc, panel);
             let weights = &self.weights[group * cout * depth..(group + 1) * cout * depth];
             let out_g = &mut out[group * cout * ohw..(group + 1) * cout * ohw];
             gemm_bias_act(
@@ -91,7 +92,14 @@ fn fill_panel(g: &ConvGeometry, x: &[f32], [h, w]: [usize; 2], cols: Range<usize
 
 /// Outputs `ox0..ox0 + segment.len()` of one patch row: the input value each reads from
 /// `in_row` when `ox` is in `valid`, else zero.
-fn fill_segment(segment: &mut [f32], ox0: usize, valid: &Range<usize>, in_row: &[f32], sw: usize, x_off: isize) {
+fn fill_segment(
+    segment: &mut [f32],
+    ox0: usize,
+    valid: &Range<usize>,
+    in_row: &[f32],
+    sw: usize,
+    x_off: isize,
+) {
     let ox1 = ox0 + segment.len();
     let (lo, hi) = (valid.start.clamp(ox0, ox1), valid.end.clamp(ox0, ox1));
     if lo >= hi {
@@ -144,7 +152,10 @@ unsafe fn avx512_copy_even(dst: &mut [f32], src: &[f32]) -> usize {
         unsafe {
             let lo = _mm512_loadu_ps(src.as_ptr().add(32 * b));
             let hi = _mm512_loadu_ps(src.as_ptr().add(32 * b + 16));
-            _mm512_storeu_ps(dst.as_mut_ptr().add(16 * b), _mm512_permutex2var_ps(lo, evens, hi));
+            _mm512_storeu_ps(
+                dst.as_mut_ptr().add(16 * b),
+                _mm512_permutex2var_ps(lo, evens, hi),
+            );
         }
     }
     blocks * 16

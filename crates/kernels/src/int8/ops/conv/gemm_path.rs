@@ -1,5 +1,10 @@
 //! Convolution as GEMM: pixel-major patches (u8, M = pixels) times packed weights
-//! (i8, K = in_channels/group · kh · kw, N = out_channels/group), one GEMM per group.
+//! (i8, K = kh · kw · in_channels/group, N = out_channels/group), one GEMM per group.
+//!
+//! The group's input planes are first transposed to pixel-major (NHWC) order, so a patch
+//! row is `kh·kw` contiguous copies of `in_channels/group` bytes rather than a byte-by-byte
+//! gather; the weights are reordered to the matching `[ky, kx, ci]` depth order at plan
+//! time. For a pointwise conv the transposed input is the patch matrix itself.
 
 use super::super::super::config::gemm_kernel_name;
 use super::super::super::gemm::{gemm_u8i8_i32, BZeroPoints};
@@ -32,7 +37,10 @@ impl GemmConv {
         let (k, n) = (g.in_channels / g.group * g.kernel[0] * g.kernel[1], g.out_channels / g.group);
         let packed = weights
             .chunks_exact(k * n)
-            .map(|group_weights| PackedWeights::pack(tier, WeightLayout::NByK, k, n, group_weights))
+            .map(|group_weights| {
+                let reordered = channels_last(group_weights, g.in_channels / g.group, g.kernel[0] * g.kernel[1]);
+                PackedWeights::pack(tier, WeightLayout::NByK, k, n, &reordered)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(GemmConv {
             packed,
@@ -57,20 +65,21 @@ impl GemmConv {
         let (cin_g, cout_g) = (g.in_channels / g.group, g.out_channels / g.group);
         let (hw, pixels) = (image.h * image.w, image.oh * image.ow);
         let k = self.packed[0].k();
-        let mut patches = vec![0u8; pixels * k];
+        let mut pixel_major_input = vec![0u8; hw * cin_g];
+        let mut patches = vec![0u8; if self.pointwise { 0 } else { pixels * k }];
         let mut acc = vec![0i32; pixels * cout_g];
         let mut pixel_major = vec![0u8; pixels * cout_g];
         for (group, packed) in self.packed.iter().enumerate() {
             let xg = &x[group * cin_g * hw..][..cin_g * hw];
-            if self.pointwise {
-                transpose_bytes(xg, cin_g, hw, &mut patches);
-            } else {
-                im2col(g, image, cin_g, xg, &mut patches);
+            transpose_bytes(xg, cin_g, hw, &mut pixel_major_input);
+            if !self.pointwise {
+                im2col(g, image, cin_g, &pixel_major_input, &mut patches);
             }
+            let patches = if self.pointwise { &pixel_major_input } else { &patches };
             let first = group * cout_g;
             let zb = BZeroPoints::PerColumn(&self.weight_zero_points[first..first + cout_g]);
             let za = i32::from(image.zero_point);
-            gemm_u8i8_i32(pixels, &patches, k, za, packed, zb, &mut acc)?;
+            gemm_u8i8_i32(pixels, patches, k, za, packed, zb, &mut acc)?;
             let dims = (pixels, cout_g);
             output.run(packed.tier(), dims, &acc, ChannelAxis::Columns, first, &mut pixel_major)?;
             transpose_bytes(&pixel_major, pixels, cout_g, &mut out[first * pixels..][..cout_g * pixels]);
@@ -79,37 +88,41 @@ impl GemmConv {
     }
 }
 
-/// Pixel-major patch matrix: row `oy·ow + ox` holds, for each input channel, the `kh × kw`
-/// window at that output pixel (the weights' `[ci, ky, kx]` order), with the input zero
-/// point where the window covers padding.
+/// `[co, ci, taps]` weights reordered to `[co, taps, ci]`.
+fn channels_last(weights: &[i8], channels: usize, taps: usize) -> Vec<i8> {
+    let mut out = vec![0i8; weights.len()];
+    for (src, dst) in weights.chunks_exact(channels * taps).zip(out.chunks_exact_mut(channels * taps)) {
+        for ci in 0..channels {
+            for t in 0..taps {
+                dst[t * channels + ci] = src[ci * taps + t];
+            }
+        }
+    }
+    out
+}
+
+/// Pixel-major patch matrix from a pixel-major input `x` (`[h, w, channels]`): row
+/// `oy·ow + ox` holds, for each tap `(ky, kx)`, the `channels` input bytes under it, or the
+/// input zero point where the tap covers padding.
 fn im2col(g: &ConvGeometry, image: &Image, channels: usize, x: &[u8], patches: &mut [u8]) {
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
     let [dh, dw] = g.dilations;
     let (h, w, zp) = (image.h as isize, image.w as isize, image.zero_point);
     let k = channels * kh * kw;
+    debug_assert_eq!(patches.len(), image.oh * image.ow * k);
     for oy in 0..image.oh {
         for ox in 0..image.ow {
             let row = &mut patches[(oy * image.ow + ox) * k..][..k];
-            let x0 = (ox * sw) as isize - g.pads[1] as isize;
-            let x_inside = x0 >= 0 && (x0 + ((kw - 1) * dw) as isize) < w;
-            for (ci, window) in row.chunks_exact_mut(kh * kw).enumerate() {
-                let plane = &x[ci * image.h * image.w..][..image.h * image.w];
-                for (ky, taps) in window.chunks_exact_mut(kw).enumerate() {
-                    let iy = (oy * sh + ky * dh) as isize - g.pads[0] as isize;
-                    if iy < 0 || iy >= h {
-                        taps.fill(zp);
-                        continue;
-                    }
-                    let in_row = &plane[iy as usize * image.w..][..image.w];
-                    if x_inside && dw == 1 {
-                        taps.copy_from_slice(&in_row[x0 as usize..x0 as usize + kw]);
-                        continue;
-                    }
-                    for (kx, t) in taps.iter_mut().enumerate() {
-                        let ix = x0 + (kx * dw) as isize;
-                        *t = if (0..w).contains(&ix) { in_row[ix as usize] } else { zp };
-                    }
+            for (t, tap) in row.chunks_exact_mut(channels).enumerate() {
+                let (ky, kx) = (t / kw, t % kw);
+                let iy = (oy * sh + ky * dh) as isize - g.pads[0] as isize;
+                let ix = (ox * sw + kx * dw) as isize - g.pads[1] as isize;
+                if (0..h).contains(&iy) && (0..w).contains(&ix) {
+                    let at = (iy as usize * image.w + ix as usize) * channels;
+                    tap.copy_from_slice(&x[at..at + channels]);
+                } else {
+                    tap.fill(zp);
                 }
             }
         }

@@ -1,0 +1,64 @@
+//! What [`quantize_dynamic`](super::quantize_dynamic) quantizes, and how.
+
+/// Granularity of the i8 weight scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightGranularity {
+    /// One scale per output column of the K×N weight matrix.
+    #[default]
+    PerChannel,
+    /// One scale for the whole matrix.
+    PerTensor,
+}
+
+impl WeightGranularity {
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightGranularity::PerChannel => "per_channel",
+            WeightGranularity::PerTensor => "per_tensor",
+        }
+    }
+}
+
+/// Granularity of the on-the-fly u8 activation ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActivationGranularity {
+    /// One range per input tensor, as ONNX `DynamicQuantizeLinear` computes it.
+    #[default]
+    PerTensor,
+    /// One range per row (token) of the flattened `[M, K]` input; lowbit's runtime only.
+    PerRow,
+}
+
+impl ActivationGranularity {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationGranularity::PerTensor => "per_tensor",
+            ActivationGranularity::PerRow => "per_row",
+        }
+    }
+
+    /// The inverse of [`ActivationGranularity::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "per_tensor" => Some(ActivationGranularity::PerTensor),
+            "per_row" => Some(ActivationGranularity::PerRow),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamicConfig {
+    pub weights: WeightGranularity,
+    pub activations: ActivationGranularity,
+    /// Glob patterns (`*` matches any run of characters) over node names; a matching
+    /// MatMul/Gemm stays in FP32.
+    pub keep_fp32: Vec<String>,
+}
+
+impl DynamicConfig {
+    /// Whether the node named `name` must stay in FP32.
+    pub fn keeps_fp32(&self, name: &str) -> bool {
+        self.keep_fp32.iter().any(|p| super::glob_match(p, name))
+    }
+}

@@ -1,0 +1,25 @@
+//! Dynamic-int8 matrix products: the chain a dynamic quantizer writes,
+//!
+//! ```text
+//! DynamicQuantizeLinear(x) → MatMulInteger(x_q, W_q const i8, x_zp, W_zp const?)
+//!   → Cast(f32) → Mul(·, Mul(x_scale, w_scale const)) [→ Add(·, bias const [N])]
+//! ```
+//!
+//! is recognised at plan time ([`match_chain`]) and executed as one step
+//! ([`DynamicMatMul`]) whose weights are packed once for the INT8 GEMM.
+//!
+//! The chain fuses only when every intermediate (x_q, x_scale, x_zp, the accumulators,
+//! the scale product, the unbiased product) has a single consumer and is not a graph
+//! output; otherwise the reference evaluators run it node by node.
+//!
+//! Per-row activation ranges are chosen by the graph's `lowbit.dynamic` metadata (a JSON
+//! object `{"activations": "per_row", "nodes": [MatMulInteger names], ...}` written by
+//! `lowbit_quant::dynamic`): listed products of a fused chain quantize each row of the
+//! flattened `[M, K]` input with its own range. Unfused chains, and other runtimes,
+//! keep ONNX's per-tensor semantics.
+
+mod kernel;
+mod matching;
+
+pub(crate) use kernel::DynamicMatMul;
+pub(crate) use matching::{match_chain, per_row_nodes, Chain};
