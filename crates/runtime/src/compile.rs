@@ -5,11 +5,16 @@
 //! carries the activation into the conv kernel. A Conv is fused with its output's
 //! consumer when that consumer is the only one, the conv output is not a graph output,
 //! and the consumer is a Relu or a Clip whose bounds are absent or constant.
+//!
+//! Dynamic-int8 chains (DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add]) are
+//! fused the same way, into one step anchored at the DynamicQuantizeLinear (see
+//! [`crate::dynamic`]).
 
 use lowbit_graph::ops::{Conv as ConvAttrs, UnaryOp};
 use lowbit_graph::{Graph, Node, Op, ValueId};
 use lowbit_kernels::f32::Activation;
 
+use crate::dynamic::{self, DynamicMatMul};
 use crate::eval::{self, PreparedConv};
 use crate::RuntimeError;
 
@@ -29,6 +34,8 @@ pub(crate) enum Kernel {
     Generic,
     /// A convolution with its fused activation.
     Conv(Box<ConvKernel>),
+    /// A fused dynamic-int8 product; the step's one input is the f32 activation.
+    DynamicMatMul(Box<DynamicMatMul>),
 }
 
 pub(crate) struct ConvKernel {
@@ -54,6 +61,11 @@ pub(crate) fn compile(graph: &Graph, fuse: bool) -> Result<Vec<Step>, RuntimeErr
             }
         }
     }
+    let per_row = if fuse {
+        dynamic::per_row_nodes(graph)?
+    } else {
+        Default::default()
+    };
     let mut fused_away = vec![false; graph.nodes.len()];
     let mut steps = Vec::with_capacity(graph.nodes.len());
     for (n, node) in graph.nodes.iter().enumerate() {
@@ -68,6 +80,18 @@ pub(crate) fn compile(graph: &Graph, fuse: bool) -> Result<Vec<Step>, RuntimeErr
             outputs: node.outputs.clone(),
             kernel: Kernel::Generic,
         };
+        if let (Op::DynamicQuantizeLinear, true) = (&node.op, fuse) {
+            if let Some(chain) = dynamic::match_chain(graph, &consumers, n, &per_row)? {
+                for &absorbed in &chain.absorbed {
+                    fused_away[absorbed] = true;
+                }
+                step.name = chain.name;
+                step.op = Op::MatMulInteger;
+                step.inputs = vec![Some(chain.x)];
+                step.outputs = vec![chain.output];
+                step.kernel = Kernel::DynamicMatMul(Box::new(chain.kernel));
+            }
+        }
         if let Op::Conv(attrs) = &node.op {
             let mut activation = Activation::None;
             let out = node.outputs[0];

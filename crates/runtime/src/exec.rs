@@ -180,6 +180,10 @@ fn run_step(
             &mut cx,
         )
         .map(|t| vec![t]),
+        Kernel::DynamicMatMul(kernel) => inputs
+            .get(0)
+            .and_then(|x| kernel.run(x, cx.buffers))
+            .map(|t| vec![t]),
     };
     let outputs = result.map_err(|e| step.error(e.0))?;
     if outputs.len() < step.outputs.len() {

@@ -7,7 +7,8 @@
 //!    node whose inputs are all constants into a new initializer, and fuse a Conv with a
 //!    following Relu/Clip into the conv kernel's activation;
 //! 3. compile each node into a step: convolutions with constant weights get their
-//!    kernel object (packed weights) built here, once;
+//!    kernel object (packed weights) built here, once, and dynamic-int8 MatMul chains
+//!    become one step with packed i8 weights (`dynamic`);
 //! 4. compute, for every value, the step after which it is dead, so that [`Plan::run`]
 //!    drops intermediates early and recycles their f32 buffers.
 //!
@@ -19,6 +20,7 @@
 
 mod buffers;
 mod compile;
+mod dynamic;
 mod error;
 mod eval;
 mod exec;

@@ -24,6 +24,9 @@ use crate::f32::ConvGeometry;
 /// lanes past the row end are computed and discarded.
 const OVERREAD: usize = 256;
 
+/// Accumulator bytes per channel block (see [`Depthwise::run`]).
+const ACC_BLOCK_BYTES: usize = 64 * 1024;
+
 /// Computes `acc[oy·ow + ox] = Σ xp[(oy·s + ky)·pw + ox·s + kx] · w[ky·kw + kx]` over one
 /// padded plane `xp` of row stride `pw`.
 ///
@@ -70,8 +73,9 @@ impl Depthwise {
             .collect()
     }
 
-    /// One batch item: `x` is `[C, h, w]`, `out` is `[C, oh, ow]`; channels run in parallel
-    /// when the rayon pool has several threads.
+    /// One batch item: `x` is `[C, h, w]`, `out` is `[C, oh, ow]`. Channels go in blocks
+    /// whose accumulators fit in L2, requantized by one call per block; blocks run in
+    /// parallel when the rayon pool has several threads.
     pub(super) fn run(
         &self,
         tier: Tier,
@@ -82,30 +86,36 @@ impl Depthwise {
         out: &mut [u8],
     ) -> Result<()> {
         let (in_plane, out_plane) = (image.h * image.w, image.oh * image.ow);
+        let block = (ACC_BLOCK_BYTES / (4 * out_plane)).max(1);
         let taps = g.kernel[0] * g.kernel[1];
-        let one = |scratch: &mut Scratch, (c, (xs, ys)): (usize, (&[u8], &mut [u8]))| -> Result<()> {
-            let pw = scratch.pad(g, image, xs);
-            let acc = &mut scratch.acc;
-            acc.resize(out_plane, 0);
-            let w = &self.weights[c * taps..][..taps];
-            match self.vector {
-                // SAFETY: `select` checked the CPU features through the tier; `pad` left
-                // OVERREAD readable bytes; weights are i8 minus an i8 zero point.
-                Some((kernel, _)) => unsafe { kernel(&scratch.padded, pw, w, image.oh, image.ow, acc) },
-                None => scalar_dwconv_u8s8(g, &scratch.padded, pw, w, image.oh, image.ow, acc),
+        let one = |scratch: &mut Scratch, (b, (xs, ys)): (usize, (&[u8], &mut [u8]))| -> Result<()> {
+            let channels = xs.len() / in_plane;
+            scratch.acc.resize(channels * out_plane, 0);
+            for (i, plane) in xs.chunks_exact(in_plane).enumerate() {
+                let c = b * block + i;
+                let pw = scratch.pad(g, image, plane);
+                let acc = &mut scratch.acc[i * out_plane..][..out_plane];
+                let w = &self.weights[c * taps..][..taps];
+                match self.vector {
+                    // SAFETY: `select` checked the CPU features through the tier; `pad` left
+                    // OVERREAD readable bytes; weights are i8 minus an i8 zero point.
+                    Some((kernel, _)) => unsafe { kernel(&scratch.padded, pw, w, image.oh, image.ow, acc) },
+                    None => scalar_dwconv_u8s8(g, &scratch.padded, pw, w, image.oh, image.ow, acc),
+                }
             }
-            output.run(tier, (1, out_plane), acc, ChannelAxis::Rows, c, ys)
+            let dims = (channels, out_plane);
+            output.run(tier, dims, &scratch.acc, ChannelAxis::Rows, b * block, ys)
         };
+        let (x, out) = (&x[..g.in_channels * in_plane], &mut out[..g.out_channels * out_plane]);
         if rayon::current_num_threads() > 1 {
-            let x = &x[..g.in_channels * in_plane];
-            x.par_chunks_exact(in_plane)
-                .zip(out.par_chunks_exact_mut(out_plane))
+            x.par_chunks(block * in_plane)
+                .zip(out.par_chunks_mut(block * out_plane))
                 .enumerate()
                 .try_for_each_init(Scratch::default, one)
         } else {
             let mut scratch = Scratch::default();
-            let planes = x.chunks_exact(in_plane).zip(out.chunks_exact_mut(out_plane));
-            planes.enumerate().try_for_each(|plane| one(&mut scratch, plane))
+            let blocks = x.chunks(block * in_plane).zip(out.chunks_mut(block * out_plane));
+            blocks.enumerate().try_for_each(|item| one(&mut scratch, item))
         }
     }
 }
