@@ -10,7 +10,7 @@ use lowbit_kernels::f32::{Activation, Conv2d, ConvGeometry};
 /// `(name, channels in, channels out, kernel, stride, pads, group, input side)`.
 type Layer = (&'static str, usize, usize, usize, usize, [usize; 4], usize, usize);
 
-const LAYERS: [Layer; 14] = [
+const LAYERS: [Layer; 17] = [
     ("r50_stem_7x7s2", 3, 64, 7, 2, [3, 3, 3, 3], 1, 224),
     ("r50_1x1_64to256", 64, 256, 1, 1, [0; 4], 1, 56),
     ("r50_1x1_256to64", 256, 64, 1, 1, [0; 4], 1, 56),
@@ -23,6 +23,9 @@ const LAYERS: [Layer; 14] = [
     ("eff_dw3x3s2_96", 96, 96, 3, 2, [0, 0, 1, 1], 96, 112),
     ("eff_dw5x5s2_144", 144, 144, 5, 2, [1, 1, 2, 2], 144, 56),
     ("eff_dw5x5_672", 672, 672, 5, 1, [2, 2, 2, 2], 672, 14),
+    ("eff_dw3x3s2_240", 240, 240, 3, 2, [0, 0, 1, 1], 240, 28),
+    ("eff_dw5x5s2_672", 672, 672, 5, 2, [1, 1, 2, 2], 672, 14),
+    ("eff_dw5x5_1152", 1152, 1152, 5, 1, [2, 2, 2, 2], 1152, 7),
     ("eff_1x1_32to16", 32, 16, 1, 1, [0; 4], 1, 112),
     ("eff_1x1_144to24", 144, 24, 1, 1, [0; 4], 1, 56),
 ];

@@ -1,6 +1,6 @@
 //! Compute kernels for lowbit: plain functions over slices, no graph knowledge.
 //!
-//! - [`f32`]: convolution, GEMM, pooling for the FP32 engine.
+//! - [`f32`](crate::f32): convolution, GEMM, pooling for the FP32 engine.
 //! - [`int8`]: u8×i8→i32 GEMM and the integer ops, with run-time ISA dispatch.
 
 pub mod f32;

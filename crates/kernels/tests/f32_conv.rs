@@ -10,6 +10,7 @@ fn values(len: usize, seed: u32) -> Vec<f32> {
 }
 
 /// Direct NCHW convolution in f64, straight from the definition.
+#[allow(clippy::too_many_arguments)]
 fn naive_conv(
     g: &ConvGeometry,
     x: &[f32],

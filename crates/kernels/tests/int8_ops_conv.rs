@@ -63,18 +63,32 @@ fn make_case(shape: Shape, seed: u64, x_zero_point: u8, per_channel_wzp: bool, d
         group: shape.group,
     };
     let [h, w] = shape.hw;
-    let x: Vec<u8> = (0..shape.batch * shape.cin * h * w).map(|_| rng.next() as u8).collect();
+    let x: Vec<u8> = (0..shape.batch * shape.cin * h * w)
+        .map(|_| rng.next() as u8)
+        .collect();
     let wl = shape.cout * shape.cin / shape.group * shape.k[0] * shape.k[1];
     let mut weights: Vec<i8> = (0..wl).map(|_| rng.next() as i8).collect();
     weights[0] = -128;
     let weight_zero_points = (0..shape.cout)
-        .map(|c| if per_channel_wzp { [0, 5, -128, 127][c % 4] } else { 0 })
+        .map(|c| {
+            if per_channel_wzp {
+                [0, 5, -128, 127][c % 4]
+            } else {
+                0
+            }
+        })
         .collect();
-    let bias = (0..shape.cout).map(|_| (rng.next() % 20001) as i32 - 10000).collect();
+    let bias = (0..shape.cout)
+        .map(|_| (rng.next() % 20001) as i32 - 10000)
+        .collect();
     // Multipliers that map the accumulator spread onto about the output range, per channel.
     // Weight zero points of ±128 bias the sums by up to 128·Σx, hence the extra shrink.
     let taps = (shape.cin / shape.group * shape.k[0] * shape.k[1]) as f32;
-    let spread = if per_channel_wzp { taps * 128.0 * 4.0 } else { taps.sqrt() * 128.0 * 8.0 };
+    let spread = if per_channel_wzp {
+        taps * 128.0 * 4.0
+    } else {
+        taps.sqrt() * 128.0 * 8.0
+    };
     let multiplier = (0..shape.cout)
         .map(|_| (0.5 + (rng.next() % 1000) as f32 / 1000.0) / spread)
         .collect();
@@ -110,7 +124,10 @@ fn reference(c: &Case) -> Vec<u8> {
     let (cin_g, cout_g) = (g.in_channels / g.group, g.out_channels / g.group);
     let [kh, kw] = g.kernel;
     let zx = i32::from(c.x_zero_point);
-    let (lo, hi) = ((c.range.0 - c.y_zero_point) as f32, (c.range.1 - c.y_zero_point) as f32);
+    let (lo, hi) = (
+        (c.range.0 - c.y_zero_point) as f32,
+        (c.range.1 - c.y_zero_point) as f32,
+    );
     let mut out = Vec::with_capacity(c.batch * g.out_channels * oh * ow);
     for n in 0..c.batch {
         for co in 0..g.out_channels {
@@ -122,12 +139,15 @@ fn reference(c: &Case) -> Vec<u8> {
                         let cin = grp * cin_g + ci;
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let iy = (oy * g.strides[0] + ky * g.dilations[0]) as isize - g.pads[0] as isize;
-                                let ix = (ox * g.strides[1] + kx * g.dilations[1]) as isize - g.pads[1] as isize;
+                                let iy =
+                                    (oy * g.strides[0] + ky * g.dilations[0]) as isize - g.pads[0] as isize;
+                                let ix =
+                                    (ox * g.strides[1] + kx * g.dilations[1]) as isize - g.pads[1] as isize;
                                 if iy < 0 || ix < 0 || iy >= c.h as isize || ix >= c.w as isize {
                                     continue;
                                 }
-                                let xv = c.x[((n * g.in_channels + cin) * c.h + iy as usize) * c.w + ix as usize];
+                                let xv =
+                                    c.x[((n * g.in_channels + cin) * c.h + iy as usize) * c.w + ix as usize];
                                 let wv = c.weights[((co * cin_g + ci) * kh + ky) * kw + kx];
                                 let term = (i32::from(xv) - zx) * (i32::from(wv) - c.weight_zero_points[co]);
                                 acc = acc.wrapping_add(term);
@@ -160,12 +180,14 @@ fn run(tier: Tier, c: &Case) -> Result<(Vec<u8>, &'static str), String> {
     let got = match c.dtype {
         OutputType::U8 => {
             let mut out = vec![0xA5u8; len];
-            conv.run(&c.x, c.batch, c.h, c.w, &mut out).map_err(|e| e.to_string())?;
+            conv.run(&c.x, c.batch, c.h, c.w, &mut out)
+                .map_err(|e| e.to_string())?;
             out
         }
         OutputType::I8 => {
             let mut out = vec![0x5Ai8; len];
-            conv.run_i8(&c.x, c.batch, c.h, c.w, &mut out).map_err(|e| e.to_string())?;
+            conv.run_i8(&c.x, c.batch, c.h, c.w, &mut out)
+                .map_err(|e| e.to_string())?;
             out.into_iter().map(|v| v as u8).collect()
         }
     };
@@ -214,7 +236,15 @@ fn tiers_to_test() -> Vec<Tier> {
     available_tiers()
 }
 
-fn shape(cin: usize, cout: usize, group: usize, k: usize, s: usize, pads: [usize; 4], hw: [usize; 2]) -> Shape {
+fn shape(
+    cin: usize,
+    cout: usize,
+    group: usize,
+    k: usize,
+    s: usize,
+    pads: [usize; 4],
+    hw: [usize; 2],
+) -> Shape {
     Shape {
         cin,
         cout,
@@ -259,6 +289,10 @@ fn edge_shapes() -> Vec<Shape> {
         }
     }
     shapes.push(shape(3, 3, 3, 7, 1, [3, 3, 3, 3], [9, 8]));
+    // Planes large enough that depthwise channels go in several accumulator blocks.
+    shapes.push(shape(40, 40, 40, 3, 1, [1, 1, 1, 1], [64, 64]));
+    shapes.push(shape(24, 24, 24, 5, 2, [2, 1, 2, 2], [70, 69]));
+    shapes.push(shape(12, 12, 12, 7, 1, [3, 3, 3, 3], [48, 48]));
     shapes.push(shape(3, 3, 3, 3, 3, [1, 1, 1, 1], [10, 10]));
     let mut dilated = shape(3, 3, 3, 3, 1, [2, 2, 2, 2], [9, 9]);
     dilated.d = [2, 2];
@@ -299,13 +333,40 @@ fn edge_shapes_match_reference_on_every_tier() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures, first: {}", failures.len(), failures[0]);
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {}",
+        failures.len(),
+        failures[0]
+    );
     // The data exercise the requantization, not just its clamps (ReLU-like ranges clamp
     // about half of their outputs by design).
     let distinct = histogram.iter().filter(|n| **n > 0).count();
     let total: usize = histogram.iter().sum();
     let at_bounds = histogram[0] + histogram[255] + histogram[7] + histogram[200];
-    assert!(distinct > 200 && at_bounds * 5 < total * 2, "{distinct} distinct, {at_bounds}/{total} at bounds");
+    assert!(
+        distinct > 200 && at_bounds * 5 < total * 2,
+        "{distinct} distinct, {at_bounds}/{total} at bounds"
+    );
+}
+
+#[test]
+fn single_thread_pool_matches_reference() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    pool.install(|| {
+        for tier in tiers_to_test() {
+            for (i, s) in [
+                shape(6, 6, 6, 3, 1, [1; 4], [9, 13]),
+                shape(4, 6, 2, 3, 2, [1; 4], [9, 8]),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let case = make_case(Shape { batch: 2, ..s }, i as u64, 9, true, OutputType::U8);
+                check(tier, &case).unwrap();
+            }
+        }
+    });
 }
 
 #[test]
@@ -316,9 +377,20 @@ fn depthwise_uses_vector_kernels_where_available() {
         let expected = match tier {
             Tier::Scalar => "scalar_dwconv_u8s8",
             Tier::Avx2 | Tier::AvxVnni => "avx2_dwconv3x3s2_u8s8",
+            Tier::Avx512Vnni | Tier::Amx if std::is_x86_feature_detected!("avx512vbmi") => {
+                "avx512vnni_dwconv3x3s2_u8s8"
+            }
             Tier::Avx512Vnni | Tier::Amx => "avx512_dwconv3x3s2_u8s8",
         };
         assert_eq!(kernel, expected, "tier {tier}");
+    }
+    // Weights that only fit i16 after their zero point is removed avoid the VNNI kernels.
+    let shifted = make_case(shape(8, 8, 8, 3, 2, [1; 4], [9, 9]), 1, 3, true, OutputType::U8);
+    if Tier::Avx512Vnni.is_available() {
+        assert_eq!(
+            run(Tier::Avx512Vnni, &shifted).unwrap().1,
+            "avx512_dwconv3x3s2_u8s8"
+        );
     }
 }
 
@@ -339,7 +411,15 @@ fn bad_inputs_are_errors() {
     let mut g = case.g.clone();
     g.group = 4;
     assert!(QConv2d::new(tier, g, &params).is_err(), "6 outputs in 4 groups");
-    assert!(QConv2d::new(tier, case.g.clone(), &QConvParams { weights: &case.weights[1..], ..params }).is_err());
+    assert!(QConv2d::new(
+        tier,
+        case.g.clone(),
+        &QConvParams {
+            weights: &case.weights[1..],
+            ..params
+        }
+    )
+    .is_err());
     let bad_mult = QConvParams {
         multiplier: PerChannel::Same(-1.0),
         ..params
@@ -354,7 +434,10 @@ fn bad_inputs_are_errors() {
     let conv = QConv2d::new(tier, case.g.clone(), &params).unwrap();
     let mut out = vec![0u8; 6 * 25];
     assert!(conv.run(&case.x[1..], 1, 5, 5, &mut out).is_err(), "short input");
-    assert!(conv.run_i8(&case.x, 1, 5, 5, &mut vec![0i8; 6 * 25]).is_err(), "wrong output type");
+    assert!(
+        conv.run_i8(&case.x, 1, 5, 5, &mut [0i8; 6 * 25]).is_err(),
+        "wrong output type"
+    );
     conv.run(&case.x, 1, 5, 5, &mut out).unwrap();
 }
 
@@ -383,8 +466,8 @@ proptest! {
         };
         let pads = pads.map(|p| p.min(k - 1));
         let s = Shape { batch, ..shape(cin, cout, group, k, s, pads, [h.max(k), w]) };
-        let dtype = if seed % 4 == 0 { OutputType::I8 } else { OutputType::U8 };
-        let case = make_case(s, seed, zx, seed % 2 == 0, dtype);
+        let dtype = if seed.is_multiple_of(4) { OutputType::I8 } else { OutputType::U8 };
+        let case = make_case(s, seed, zx, seed.is_multiple_of(2), dtype);
         for tier in available_tiers() {
             if let Err(e) = check(tier, &case) {
                 prop_assert!(false, "{}", e);

@@ -37,7 +37,14 @@ fn bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn check(tier: Tier, mul: bool, len: usize, params: [QParams; 3], range: (i32, i32), seed: u64) -> Result<(), String> {
+fn check(
+    tier: Tier,
+    mul: bool,
+    len: usize,
+    params: [QParams; 3],
+    range: (i32, i32),
+    seed: u64,
+) -> Result<(), String> {
     let [pa, pb, py] = params;
     let (a, b) = (bytes(len, seed), bytes(len, seed + 1));
     let mut out = vec![0u8; len];
@@ -70,7 +77,11 @@ fn fixed_cases_match_reference_on_every_tier() {
     for tier in tiers_to_test() {
         for (i, params) in param_sets.iter().enumerate() {
             for len in [0, 1, 7, 8, 15, 16, 17, 33, 1000] {
-                for range in [(0, 255), (params[2].zero_point, 255), (0, 200.max(params[2].zero_point))] {
+                for range in [
+                    (0, 255),
+                    (params[2].zero_point, 255),
+                    (0, 200.max(params[2].zero_point)),
+                ] {
                     for mul in [false, true] {
                         check(tier, mul, len, *params, range, (i * 7 + len) as u64).unwrap();
                     }
@@ -85,10 +96,50 @@ fn bad_parameters_are_errors() {
     let q = QParams::new;
     let mut out = [0u8; 4];
     let t = Tier::Scalar;
-    assert!(qadd(t, &[1; 4], q(0.1, 0), &[1; 3], q(0.1, 0), q(0.1, 0), (0, 255), &mut out).is_err());
-    assert!(qadd(t, &[1; 4], q(0.0, 0), &[1; 4], q(0.1, 0), q(0.1, 0), (0, 255), &mut out).is_err());
-    assert!(qmul(t, &[1; 4], q(0.1, 300), &[1; 4], q(0.1, 0), q(0.1, 0), (0, 255), &mut out).is_err());
-    assert!(qmul(t, &[1; 4], q(0.1, 0), &[1; 4], q(0.1, 0), q(0.1, 50), (60, 255), &mut out).is_err());
+    assert!(qadd(
+        t,
+        &[1; 4],
+        q(0.1, 0),
+        &[1; 3],
+        q(0.1, 0),
+        q(0.1, 0),
+        (0, 255),
+        &mut out
+    )
+    .is_err());
+    assert!(qadd(
+        t,
+        &[1; 4],
+        q(0.0, 0),
+        &[1; 4],
+        q(0.1, 0),
+        q(0.1, 0),
+        (0, 255),
+        &mut out
+    )
+    .is_err());
+    assert!(qmul(
+        t,
+        &[1; 4],
+        q(0.1, 300),
+        &[1; 4],
+        q(0.1, 0),
+        q(0.1, 0),
+        (0, 255),
+        &mut out
+    )
+    .is_err());
+    assert!(qmul(
+        t,
+        &[1; 4],
+        q(0.1, 0),
+        &[1; 4],
+        q(0.1, 0),
+        q(0.1, 50),
+        (60, 255),
+        &mut out
+    )
+    .is_err());
 }
 
 proptest! {

@@ -2,7 +2,7 @@
 //! plus the scalar requantization (or the documented f32 epilogue), bit for bit.
 
 use lowbit_kernels::int8::isa::ALL_TIERS;
-use lowbit_kernels::int8::ops::{LinearWeights, OutputType, QLinear, QLinearDequantized};
+use lowbit_kernels::int8::ops::{LinearWeights, OutputType, QLinear, QLinearDequantized, QLinearParams};
 use lowbit_kernels::int8::requant::scalar::requantize_one;
 use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::{available_tiers, Tier, WeightLayout};
@@ -36,7 +36,15 @@ fn make_case(m: usize, k: usize, n: usize, zx: u8, seed: u64) -> Case {
         x: (0..m * k).map(|_| next() as u8).collect(),
         zx,
         w: (0..n * k).map(|_| next() as i8).collect(),
-        zw: (0..n).map(|j| if seed % 2 == 0 { 0 } else { [3, -128, 0, 127][j % 4] }).collect(),
+        zw: (0..n)
+            .map(|j| {
+                if seed.is_multiple_of(2) {
+                    0
+                } else {
+                    [3, -128, 0, 127][j % 4]
+                }
+            })
+            .collect(),
         bias: (0..n).map(|_| (next() % 4001) as i32 - 2000).collect(),
         multiplier: (0..n)
             .map(|_| (0.5 + (next() % 100) as f32 / 100.0) / (128.0 * 8.0 * (k as f32).sqrt()))
@@ -78,17 +86,16 @@ fn check_requantized(tier: Tier, c: &Case, dtype: OutputType) -> Result<(), Stri
         .enumerate()
         .map(|(p, a)| requantize_one(*a, c.bias[p % c.n], c.multiplier[p % c.n], zy, lo, hi) as u8)
         .collect();
-    let linear = QLinear::new(
-        tier,
-        weights(c),
-        c.zx,
-        Some(&c.bias),
-        PerChannel::Each(&c.multiplier),
-        zy,
-        range,
-        dtype,
-    )
-    .map_err(|e| e.to_string())?;
+    let params = QLinearParams {
+        weights: weights(c),
+        input_zero_point: c.zx,
+        bias: Some(&c.bias),
+        multiplier: PerChannel::Each(&c.multiplier),
+        output_zero_point: zy,
+        output_range: range,
+        output_type: dtype,
+    };
+    let linear = QLinear::new(tier, &params).map_err(|e| e.to_string())?;
     let got: Vec<u8> = match dtype {
         OutputType::U8 => {
             let mut out = vec![0u8; c.m * c.n];
@@ -123,7 +130,10 @@ fn check_dequantized(tier: Tier, c: &Case) -> Result<(), String> {
     if expected == got {
         Ok(())
     } else {
-        Err(format!("dequantized output differs on {tier} for M={} K={} N={}", c.m, c.k, c.n))
+        Err(format!(
+            "dequantized output differs on {tier} for M={} K={} N={}",
+            c.m, c.k, c.n
+        ))
     }
 }
 
@@ -155,10 +165,22 @@ fn tiers_to_test() -> Vec<Tier> {
 
 #[test]
 fn edge_shapes_match_reference_on_every_tier() {
-    let shapes = [(1, 1, 1), (1, 64, 10), (3, 7, 5), (17, 33, 65), (64, 128, 32), (5, 300, 3), (2, 1280, 1000)];
+    let shapes = [
+        (1, 1, 1),
+        (1, 64, 10),
+        (3, 7, 5),
+        (17, 33, 65),
+        (64, 128, 32),
+        (5, 300, 3),
+        (2, 1280, 1000),
+    ];
     for tier in tiers_to_test() {
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
-            for (zx, dtype) in [(0u8, OutputType::U8), (128, OutputType::I8), (201, OutputType::U8)] {
+            for (zx, dtype) in [
+                (0u8, OutputType::U8),
+                (128, OutputType::I8),
+                (201, OutputType::U8),
+            ] {
                 let case = make_case(m, k, n, zx, i as u64 + u64::from(zx));
                 check_requantized(tier, &case, dtype).unwrap();
                 check_dequantized(tier, &case).unwrap();
@@ -170,30 +192,32 @@ fn edge_shapes_match_reference_on_every_tier() {
 #[test]
 fn mismatched_lengths_are_errors() {
     let c = make_case(2, 8, 4, 0, 1);
-    let linear = QLinear::new(
-        Tier::Scalar,
-        weights(&c),
-        0,
-        None,
-        PerChannel::Same(0.01),
-        0,
-        (0, 255),
-        OutputType::U8,
-    )
-    .unwrap();
+    let params = QLinearParams {
+        weights: weights(&c),
+        input_zero_point: 0,
+        bias: None,
+        multiplier: PerChannel::Same(0.01),
+        output_zero_point: 0,
+        output_range: (0, 255),
+        output_type: OutputType::U8,
+    };
+    let linear = QLinear::new(Tier::Scalar, &params).unwrap();
     assert!(linear.run(2, &c.x[1..], &mut [0u8; 8]).is_err());
     assert!(linear.run(2, &c.x, &mut [0u8; 7]).is_err());
-    let short_bias = QLinear::new(
-        Tier::Scalar,
-        weights(&c),
-        0,
-        Some(&[1, 2]),
-        PerChannel::Same(0.01),
-        0,
-        (0, 255),
-        OutputType::U8,
-    );
-    assert!(short_bias.is_err());
+    assert!(linear.run_i8(2, &c.x, &mut [0i8; 8]).is_err(), "planned as u8");
+    let short_bias = QLinearParams {
+        bias: Some(&[1, 2]),
+        ..params
+    };
+    assert!(QLinear::new(Tier::Scalar, &short_bias).is_err());
+    let bad_zero_point = QLinearParams {
+        weights: LinearWeights {
+            zero_points: PerChannel::Same(128),
+            ..weights(&c)
+        },
+        ..params
+    };
+    assert!(QLinear::new(Tier::Scalar, &bad_zero_point).is_err());
 }
 
 proptest! {
@@ -203,7 +227,7 @@ proptest! {
     fn random_shapes_match_reference(m in 1usize..40, k in 1usize..200, n in 1usize..70, zx in any::<u8>(), seed in any::<u64>()) {
         let case = make_case(m, k, n, zx, seed);
         for tier in available_tiers() {
-            let dtype = if seed % 3 == 0 { OutputType::I8 } else { OutputType::U8 };
+            let dtype = if seed.is_multiple_of(3) { OutputType::I8 } else { OutputType::U8 };
             if let Err(e) = check_requantized(tier, &case, dtype).and_then(|_| check_dequantized(tier, &case)) {
                 prop_assert!(false, "{}", e);
             }

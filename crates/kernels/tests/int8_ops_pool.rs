@@ -30,19 +30,44 @@ fn requant_ref(q: u8, input: QParams, output: QParams, range: (i32, i32)) -> u8 
 fn quant_sets() -> Vec<PoolQuant> {
     let q = QParams::new;
     vec![
-        PoolQuant { input: q(0.1, 128), output: q(0.1, 128), range: (0, 255) },
-        PoolQuant { input: q(0.1, 128), output: q(0.1, 128), range: (128, 255) },
-        PoolQuant { input: q(0.05, 3), output: q(0.07, 20), range: (0, 255) },
-        PoolQuant { input: q(1.0, 0), output: q(2.0, 0), range: (0, 255) },
+        PoolQuant {
+            input: q(0.1, 128),
+            output: q(0.1, 128),
+            range: (0, 255),
+        },
+        PoolQuant {
+            input: q(0.1, 128),
+            output: q(0.1, 128),
+            range: (128, 255),
+        },
+        PoolQuant {
+            input: q(0.05, 3),
+            output: q(0.07, 20),
+            range: (0, 255),
+        },
+        PoolQuant {
+            input: q(1.0, 0),
+            output: q(2.0, 0),
+            range: (0, 255),
+        },
     ]
 }
 
 /// Taps of output `o` along an axis inside the input, and the divisor with padding.
 fn axis_taps(g: &PoolGeometry, axis: usize, o: usize, size: usize) -> (Vec<usize>, usize) {
     let start = (o * g.strides[axis]) as isize - g.pads[axis] as isize;
-    let taps: Vec<isize> = (0..g.kernel[axis]).map(|i| start + (i * g.dilations[axis]) as isize).collect();
-    let padded = taps.iter().filter(|t| **t < (size + g.pads[axis + 2]) as isize).count();
-    let inside = taps.into_iter().filter(|t| (0..size as isize).contains(t)).map(|t| t as usize).collect();
+    let taps: Vec<isize> = (0..g.kernel[axis])
+        .map(|i| start + (i * g.dilations[axis]) as isize)
+        .collect();
+    let padded = taps
+        .iter()
+        .filter(|t| **t < (size + g.pads[axis + 2]) as isize)
+        .count();
+    let inside = taps
+        .into_iter()
+        .filter(|t| (0..size as isize).contains(t))
+        .map(|t| t as usize)
+        .collect();
     (inside, padded)
 }
 
@@ -60,20 +85,44 @@ fn check_pools(g: &PoolGeometry, planes: usize, (h, w): (usize, usize), q: &Pool
             let (ys, ypad) = axis_taps(g, 0, oy, h);
             for ox in 0..ow {
                 let (xs, xpad) = axis_taps(g, 1, ox, w);
-                let values: Vec<u8> = ys.iter().flat_map(|iy| xs.iter().map(move |ix| (iy, ix)))
+                let values: Vec<u8> = ys
+                    .iter()
+                    .flat_map(|iy| xs.iter().map(move |ix| (iy, ix)))
                     .map(|(iy, ix)| x_at(&x, p, h, w, *iy, *ix))
                     .collect();
                 let sum: i32 = values.iter().map(|v| i32::from(*v) - zx).sum();
-                let count = if g.count_include_pad { ypad * xpad } else { values.len() };
+                let count = if g.count_include_pad {
+                    ypad * xpad
+                } else {
+                    values.len()
+                };
                 let e_avg = if count == 0 {
                     zy as u8
                 } else {
-                    requantize_one(sum, 0, q.input.scale / (q.output.scale * count as f32), zy, lo, hi) as u8
+                    requantize_one(
+                        sum,
+                        0,
+                        q.input.scale / (q.output.scale * count as f32),
+                        zy,
+                        lo,
+                        hi,
+                    ) as u8
                 };
-                let e_max = requant_ref(values.iter().copied().max().unwrap_or(zx as u8), q.input, q.output, q.range);
+                let e_max = requant_ref(
+                    values.iter().copied().max().unwrap_or(zx as u8),
+                    q.input,
+                    q.output,
+                    q.range,
+                );
                 let at = (p * oh + oy) * ow + ox;
-                assert_eq!(avg[at], e_avg, "avg {g:?} {h}x{w} {q:?} at plane {p} ({oy}, {ox})");
-                assert_eq!(max[at], e_max, "max {g:?} {h}x{w} {q:?} at plane {p} ({oy}, {ox})");
+                assert_eq!(
+                    avg[at], e_avg,
+                    "avg {g:?} {h}x{w} {q:?} at plane {p} ({oy}, {ox})"
+                );
+                assert_eq!(
+                    max[at], e_max,
+                    "max {g:?} {h}x{w} {q:?} at plane {p} ({oy}, {ox})"
+                );
             }
         }
     }
@@ -84,7 +133,14 @@ fn x_at(x: &[u8], p: usize, h: usize, w: usize, y: usize, xx: usize) -> u8 {
 }
 
 fn geometry(k: usize, s: usize, pads: [usize; 4], ceil_mode: bool, count_include_pad: bool) -> PoolGeometry {
-    PoolGeometry { kernel: [k, k], strides: [s, s], pads, dilations: [1, 1], ceil_mode, count_include_pad }
+    PoolGeometry {
+        kernel: [k, k],
+        strides: [s, s],
+        pads,
+        dilations: [1, 1],
+        ceil_mode,
+        count_include_pad,
+    }
 }
 
 #[test]
@@ -99,7 +155,8 @@ fn pools_match_reference() {
             geometry(1, 1, [0; 4], false, false),
         ] {
             for hw in [(7, 7), (8, 5), (1, 9), (13, 12)] {
-                if hw.0 + g.pads[0] + g.pads[2] >= g.kernel[0] && hw.1 + g.pads[1] + g.pads[3] >= g.kernel[1] {
+                if hw.0 + g.pads[0] + g.pads[2] >= g.kernel[0] && hw.1 + g.pads[1] + g.pads[3] >= g.kernel[1]
+                {
                     check_pools(&g, 3, hw, q, i as u64);
                 }
             }
@@ -121,7 +178,10 @@ fn global_average_pool_matches_reference_on_every_tier() {
                 let zy = q.output.zero_point;
                 let (lo, hi) = ((q.range.0 - zy) as f32, (q.range.1 - zy) as f32);
                 for p in 0..planes {
-                    let sum: i32 = x[p * hw..][..hw].iter().map(|v| i32::from(*v) - q.input.zero_point).sum();
+                    let sum: i32 = x[p * hw..][..hw]
+                        .iter()
+                        .map(|v| i32::from(*v) - q.input.zero_point)
+                        .sum();
                     let m = q.input.scale / (q.output.scale * hw as f32);
                     let e = requantize_one(sum, 0, m, zy, lo, hi) as u8;
                     assert_eq!(out[p], e, "{tier} {q:?} plane {p} of {planes}x{hw}");
@@ -138,11 +198,24 @@ fn concat_matches_reference() {
     let b = bytes(2 * 5 * 4, 2);
     let c = bytes(2 * 4, 3);
     let inputs = [
-        QInput { data: &a, params: q(0.1, 128) },
-        QInput { data: &b, params: q(0.2, 10) },
-        QInput { data: &c, params: q(0.1, 128) },
+        QInput {
+            data: &a,
+            params: q(0.1, 128),
+        },
+        QInput {
+            data: &b,
+            params: q(0.2, 10),
+        },
+        QInput {
+            data: &c,
+            params: q(0.1, 128),
+        },
     ];
-    for (output, range) in [(q(0.1, 128), (0, 255)), (q(0.1, 128), (128, 255)), (q(0.15, 100), (0, 255))] {
+    for (output, range) in [
+        (q(0.1, 128), (0, 255)),
+        (q(0.1, 128), (128, 255)),
+        (q(0.15, 100), (0, 255)),
+    ] {
         let mut out = vec![0u8; 2 * 9 * 4];
         qconcat(&inputs, 2, output, range, &mut out).unwrap();
         for outer in 0..2 {
@@ -153,12 +226,16 @@ fn concat_matches_reference() {
                     expected.push(requant_ref(*v, input.params, output, range));
                 }
             }
-            assert_eq!(&out[outer * 36..][..36], &expected[..], "outer {outer}, {output:?} {range:?}");
+            assert_eq!(
+                &out[outer * 36..][..36],
+                &expected[..],
+                "outer {outer}, {output:?} {range:?}"
+            );
         }
     }
     let mut short = vec![0u8; 10];
     assert!(qconcat(&inputs, 2, q(0.1, 128), (0, 255), &mut short).is_err());
-    assert!(qconcat(&inputs, 5, q(0.1, 128), (0, 255), &mut vec![0; 72]).is_err());
+    assert!(qconcat(&inputs, 5, q(0.1, 128), (0, 255), &mut [0; 72]).is_err());
 }
 
 #[test]

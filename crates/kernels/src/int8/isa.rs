@@ -51,7 +51,7 @@ impl Tier {
 
     /// Whether this CPU (and OS) can run the tier's kernels.
     pub fn is_available(self) -> bool {
-        available_tiers().contains(&self)
+        probe().available.contains(&self)
     }
 }
 

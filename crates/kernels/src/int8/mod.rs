@@ -34,9 +34,9 @@ mod error;
 mod gemm;
 pub mod isa;
 mod microkernels;
+pub mod ops;
 mod packed;
 mod reference;
-pub mod ops;
 pub mod requant;
 
 pub use config::gemm_kernel_name;

@@ -20,10 +20,10 @@ pub(super) trait Block: Copy {
     fn copy(src: &[f32], dst: &mut [f32]) {
         dst.copy_from_slice(src);
     }
-    /// Splits `2 · LANES` values into those at even and at odd positions.
-    fn split_pairs(pairs: &[f32; 2 * LANES], even: &mut [f32; LANES], odd: &mut [f32; LANES]) {
-        for ((e, o), pair) in even.iter_mut().zip(odd).zip(pairs.chunks_exact(2)) {
-            (*e, *o) = (pair[0], pair[1]);
+    /// `dst[i] = src[2 · i]` for every `i` of `dst`; `src` holds `2 · dst.len() − 1` values.
+    fn copy_even(dst: &mut [f32], src: &[f32]) {
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = src[2 * i];
         }
     }
 }
@@ -127,16 +127,19 @@ mod x86 {
         }
 
         #[inline(always)]
-        fn split_pairs(pairs: &[f32; 2 * LANES], even: &mut [f32; LANES], odd: &mut [f32; LANES]) {
-            unsafe {
-                let (a, b) = (
-                    _mm512_loadu_ps(pairs.as_ptr()),
-                    _mm512_loadu_ps(pairs.as_ptr().add(LANES)),
-                );
-                let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-                let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-                _mm512_storeu_ps(even.as_mut_ptr(), _mm512_permutex2var_ps(a, evens, b));
-                _mm512_storeu_ps(odd.as_mut_ptr(), _mm512_permutex2var_ps(a, odds, b));
+        fn copy_even(dst: &mut [f32], src: &[f32]) {
+            assert!(src.len() + 1 >= 2 * dst.len(), "copy_even: source too short");
+            let mask = |n: usize| ((1u32 << n) - 1) as __mmask16;
+            for (i, d) in dst.chunks_mut(LANES).enumerate() {
+                let s = &src[2 * LANES * i..];
+                let (lo, hi) = (s.len().min(LANES), s.len().clamp(LANES, 2 * LANES) - LANES);
+                // Masked lanes are not read or written, so only `s` and `d` are touched.
+                unsafe {
+                    let a = _mm512_maskz_loadu_ps(mask(lo), s.as_ptr());
+                    let b = _mm512_maskz_loadu_ps(mask(hi), s.as_ptr().wrapping_add(LANES));
+                    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                    _mm512_mask_storeu_ps(d.as_mut_ptr(), mask(d.len()), _mm512_permutex2var_ps(a, evens, b));
+                }
             }
         }
     }

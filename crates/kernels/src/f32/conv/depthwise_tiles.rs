@@ -3,16 +3,17 @@
 //!
 //! The plane is first copied into a zero-padded scratch wide enough for whole blocks of
 //! [`LANES`] outputs, so every block keeps its accumulators in vector registers over all K×K
-//! taps, with no bounds checks and no scalar border path. Each padded row is
-//! stored as S phases (columns `c` with `c % S == p`, in order), so a tap of a strided filter
-//! reads [`LANES`] consecutive values instead of every S-th one. The copy is one pass over
-//! the plane, cheap next to K×K taps per output.
+//! taps, with no bounds checks and no scalar border path. Each padded row is stored as S
+//! phases (columns `c` with `c % S == p`, in order), so a tap of a strided filter reads
+//! [`LANES`] consecutive values instead of every S-th one. The padding zeros are written once
+//! per layer (see [`PlaneScratch`]); each plane then only copies its input values.
 //!
-//! The body is written once, generic over K, S and whether to use fused multiply-add, and
-//! compiled per ISA tier inside `#[target_feature]` wrappers so LLVM vectorises it for
-//! AVX-512 or AVX2; [`select`] picks the tier from the CPU at plan time.
+//! The body is written once, generic over K, S and the vector block of an ISA tier (see
+//! `depthwise_blocks`), and compiled per tier inside `#[target_feature]` wrappers;
+//! [`select`] picks the tier from the CPU at plan time.
 
 use super::depthwise_blocks::{Block, Portable, LANES};
+use super::geometry::valid_outputs;
 
 /// One channel: `x` is `[h, w]`, `out` is `[oh, ow]`, written as `clamp(acc + bias)` with
 /// `bounds` from [`crate::f32::Activation`] (`None`: no clamp). `pads` are `[top, left]`.
@@ -149,8 +150,7 @@ fn plane_body<const K: usize, const S: usize, B: Block>(
     let phase_w = blocks * LANES + (K - 1) / S;
     let row_len = S * phase_w;
     let padded_h = (oh - 1) * S + K;
-    // One more row: the contiguous padded input row that a strided plane splits into phases.
-    let len = row_len * (padded_h + 1);
+    let len = row_len * padded_h;
     if !scratch.pads_zeroed {
         scratch.values.clear();
         scratch.values.resize(len, 0.0);
@@ -158,20 +158,29 @@ fn plane_body<const K: usize, const S: usize, B: Block>(
     }
     // Only values that depend on the input are written below: with the same geometry as the
     // plane that zeroed the scratch, every other value is still zero.
-    let (padded_rows, contiguous) = scratch.values[..len].split_at_mut(row_len * padded_h);
-    let copied = w.min(row_len.saturating_sub(left));
-    for (iy, padded_row) in padded_rows
+    let phase_ranges: [std::ops::Range<usize>; S] =
+        std::array::from_fn(|p| valid_outputs(phase_w, S, p as isize - left as isize, w));
+    for (iy, padded_row) in scratch.values[..len]
         .chunks_exact_mut(row_len)
         .skip(top)
         .take(h)
         .enumerate()
     {
-        let src = &x[iy * w..][..copied];
-        if S == 1 {
-            B::copy(src, &mut padded_row[left..left + copied]);
-        } else {
-            B::copy(src, &mut contiguous[left..left + copied]);
-            split_phases::<S, B>(&contiguous[..row_len], padded_row, phase_w);
+        let src = &x[iy * w..(iy + 1) * w];
+        for (p, (phase, valid)) in padded_row
+            .chunks_exact_mut(phase_w)
+            .zip(&phase_ranges)
+            .enumerate()
+        {
+            if valid.is_empty() {
+                continue;
+            }
+            let first = valid.start * S + p - left;
+            if S == 1 {
+                B::copy(&src[first..first + valid.len()], &mut phase[valid.clone()]);
+            } else {
+                copy_strided::<S, B>(&mut phase[valid.clone()], &src[first..]);
+            }
         }
     }
     let padded: &[f32] = &scratch.values;
@@ -202,6 +211,8 @@ fn plane_body<const K: usize, const S: usize, B: Block>(
 
 /// The accumulators of `R` vertically adjacent output blocks of [`LANES`] outputs from `ox`,
 /// whose first input row starts at `padded[first..]`.
+// `kx` picks both the input offset and, per accumulator, a tap from a different filter row.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn block<const K: usize, const S: usize, B: Block, const R: usize>(
     padded: &[f32],
@@ -228,29 +239,15 @@ fn block<const K: usize, const S: usize, B: Block, const R: usize>(
     acc
 }
 
-/// Stores `row` as S phases of `phase_w` values in `phases`: phase `p` holds `row[p]`,
-/// `row[p + S]`, …
+/// `dst[i] = src[i · S]` for every `i` of `dst`.
 #[inline(always)]
-fn split_phases<const S: usize, B: Block>(row: &[f32], phases: &mut [f32], phase_w: usize) {
-    let mut q = 0;
+fn copy_strided<const S: usize, B: Block>(dst: &mut [f32], src: &[f32]) {
+    let src = &src[..(dst.len() - 1) * S + 1];
     if S == 2 {
-        let (even, odd) = phases.split_at_mut(phase_w);
-        let whole = phase_w / LANES * LANES;
-        for ((e, o), pairs) in even[..whole]
-            .chunks_exact_mut(LANES)
-            .zip(odd[..whole].chunks_exact_mut(LANES))
-            .zip(row.chunks_exact(2 * LANES))
-        {
-            let pairs = <&[f32; 2 * LANES]>::try_from(pairs).expect("2·LANES values");
-            let e = <&mut [f32; LANES]>::try_from(e).expect("LANES values");
-            let o = <&mut [f32; LANES]>::try_from(o).expect("LANES values");
-            B::split_pairs(pairs, e, o);
-        }
-        q = whole;
-    }
-    for (p, phase) in phases.chunks_exact_mut(phase_w).enumerate() {
-        for (i, v) in phase.iter_mut().enumerate().skip(q) {
-            *v = row[i * S + p];
+        B::copy_even(dst, src);
+    } else {
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = src[i * S];
         }
     }
 }

@@ -35,8 +35,9 @@ impl Im2col {
         let depth = cin * g.kernel[0] * g.kernel[1];
         for group in 0..g.group {
             let x_g = &x[group * cin * h * w..(group + 1) * cin * h * w];
-            let fill =
-                |c0: usize, nc: usize, panel: &mut [f32]| fill_panel(g, x_g, [h, w], c0..c0 + nc, panel);
+            let fill = |c0: usize, nc: usize, stride: usize, panel: &mut [f32]| {
+                fill_panel(g, x_g, [h, w], c0..c0 + nc, stride, panel)
+            };
             let weights = &self.weights[group * cout * depth..(group + 1) * cout * depth];
             let out_g = &mut out[group * cout * ohw..(group + 1) * cout * ohw];
             gemm_bias_act(
@@ -55,13 +56,20 @@ impl Im2col {
 
 /// Writes columns `cols` (flat output positions `oy · ow + ox`) of the `[cin · kh · kw, oh · ow]`
 /// patch matrix of one group's input `x` (`[cin, h, w]`) as a row-major `[.., cols.len()]`
-/// panel, every value of which is overwritten.
-fn fill_panel(g: &ConvGeometry, x: &[f32], [h, w]: [usize; 2], cols: Range<usize>, panel: &mut [f32]) {
+/// panel with row stride `stride`; the first `cols.len()` values of every row are overwritten.
+fn fill_panel(
+    g: &ConvGeometry,
+    x: &[f32],
+    [h, w]: [usize; 2],
+    cols: Range<usize>,
+    stride: usize,
+    panel: &mut [f32],
+) {
     let (oh, ow) = g.output_hw(h, w);
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
     let [dh, dw] = g.dilations;
-    let mut rows = panel.chunks_exact_mut(cols.len());
+    let mut rows = panel.chunks_mut(stride);
     for plane in x.chunks_exact(h * w) {
         for ky in 0..kh {
             let y_off = (ky * dh) as isize - g.pads[0] as isize;
@@ -69,7 +77,7 @@ fn fill_panel(g: &ConvGeometry, x: &[f32], [h, w]: [usize; 2], cols: Range<usize
             for kx in 0..kw {
                 let x_off = (kx * dw) as isize - g.pads[1] as isize;
                 let xs = valid_outputs(ow, sw, x_off, w);
-                let mut row = rows.next().expect("panel sized for cin·kh·kw rows");
+                let mut row = &mut rows.next().expect("panel sized for cin·kh·kw rows")[..cols.len()];
                 // Walk the output rows that the column range crosses, one segment each.
                 let mut p = cols.start;
                 while p < cols.end {
@@ -126,7 +134,7 @@ fn copy_even(dst: &mut [f32], src: &[f32]) {
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
+    if dst.len() >= 16 && std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports AVX-512F (checked just above).
         done = unsafe { avx512_copy_even(dst, src) };
     }

@@ -20,10 +20,13 @@ const PANEL_VALUES: usize = 384 * 1024;
 pub(super) enum Rhs<'a> {
     /// Row-major and dense.
     Dense(&'a [f32]),
-    /// `fill(c0, nc, panel)` writes columns `c0..c0 + nc` as a row-major `k × nc` panel,
-    /// overwriting all of `panel[..k * nc]`.
-    Panels(&'a (dyn Fn(usize, usize, &mut [f32]) + Sync)),
+    /// `fill(c0, nc, stride, panel)` writes columns `c0..c0 + nc` as a row-major `k × nc` panel
+    /// with row stride `stride ≥ nc`, overwriting the first `nc` values of every row.
+    Panels(&'a FillPanel<'a>),
 }
+
+/// Producer of B panels, see [`Rhs::Panels`].
+pub(super) type FillPanel<'a> = dyn Fn(usize, usize, usize, &mut [f32]) + Sync + 'a;
 
 /// `out[m, n] = act(w[m, k] · b[k, n] + bias[first_channel + row])`, all row-major and dense.
 /// Rows of `out` are output channels. Tiles run in parallel over the rayon pool, each with a
@@ -78,11 +81,12 @@ pub(super) fn gemm_bias_act(
             Rhs::Panels(fill) => {
                 // Taken out of the thread-local (not borrowed) so a nested steal cannot alias it.
                 let mut panel = PANEL.take();
-                if panel.len() < k * nc {
-                    panel.resize(k * nc, 0.0);
+                let stride = panel_stride(nc);
+                if panel.len() < k * stride {
+                    panel.resize(k * stride, 0.0);
                 }
-                fill(c0, nc, &mut panel[..k * nc]);
-                tile_gemm(mr, nc, k, a, &panel, nc, c, n);
+                fill(c0, nc, stride, &mut panel[..k * stride]);
+                tile_gemm(mr, nc, k, a, &panel, stride, c, n);
                 PANEL.set(panel);
             }
         }
@@ -97,6 +101,17 @@ pub(super) fn gemm_bias_act(
         (0..tiles).into_par_iter().for_each(tile);
     } else {
         (0..tiles).for_each(tile);
+    }
+}
+
+/// Row stride of a panel of `cols` columns: whole cache lines, but never a multiple of 512
+/// bytes, whose rows would all fall in the same few cache sets when the GEMM packs down a column.
+fn panel_stride(cols: usize) -> usize {
+    let stride = cols.next_multiple_of(16);
+    if stride.is_multiple_of(128) {
+        stride + 16
+    } else {
+        stride
     }
 }
 

@@ -32,7 +32,10 @@ pub fn qconcat(
         if outer == 0 || !input.data.len().is_multiple_of(outer) {
             return Err(QOpError::InvalidGeometry {
                 op: OP,
-                why: format!("an input of {} values is not {outer} equal blocks", input.data.len()),
+                why: format!(
+                    "an input of {} values is not {outer} equal blocks",
+                    input.data.len()
+                ),
             });
         }
         block_lens.push(input.data.len() / outer);

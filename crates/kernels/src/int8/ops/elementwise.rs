@@ -9,7 +9,9 @@
 //! `[lo, hi]` is the fused clamp range (the u8 range, or a ReLU range). Clamping before
 //! rounding equals saturating after it because the bounds are integers. Every step is one
 //! correctly rounded IEEE operation in the same order (true division, no FMA), so the
-//! vector paths equal [`qbinary_one`] bit for bit.
+//! vector paths equal [`qbinary_one`] bit for bit. onnxruntime's contrib `QLinearAdd` /
+//! `QLinearMul` kernels fold the scales into ratios first and so differ from this
+//! definition by one unit on some halfway cases.
 
 use super::super::isa::Tier;
 use super::error::{check_len, Result};
@@ -111,7 +113,9 @@ pub(crate) fn qbinary_one(op: Binary, a: u8, b: u8, p: &BinaryParams) -> u8 {
         Binary::Mul => fa * fb,
     };
     let zy = p.y.zero_point;
-    let q = (s / p.y.scale).max((p.range.0 - zy) as f32).min((p.range.1 - zy) as f32);
+    let q = (s / p.y.scale)
+        .max((p.range.0 - zy) as f32)
+        .min((p.range.1 - zy) as f32);
     (q.round_ties_even() as i32 + zy) as u8
 }
 

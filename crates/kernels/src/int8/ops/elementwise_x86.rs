@@ -10,7 +10,13 @@ use super::vector::avx2_store_low_bytes;
 /// # Safety
 /// Needs AVX-512F; `a`, `b` and `out` have equal lengths.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn avx512_qbinary_u8(op: Binary, a: &[u8], b: &[u8], p: &BinaryParams, out: &mut [u8]) -> usize {
+pub(super) unsafe fn avx512_qbinary_u8(
+    op: Binary,
+    a: &[u8],
+    b: &[u8],
+    p: &BinaryParams,
+    out: &mut [u8],
+) -> usize {
     const V: usize = 16;
     let (za, sa) = (_mm512_set1_epi32(p.a.zero_point), _mm512_set1_ps(p.a.scale));
     let (zb, sb) = (_mm512_set1_epi32(p.b.zero_point), _mm512_set1_ps(p.b.scale));
@@ -41,7 +47,13 @@ pub(super) unsafe fn avx512_qbinary_u8(op: Binary, a: &[u8], b: &[u8], p: &Binar
 /// # Safety
 /// Needs AVX2; `a`, `b` and `out` have equal lengths.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn avx2_qbinary_u8(op: Binary, a: &[u8], b: &[u8], p: &BinaryParams, out: &mut [u8]) -> usize {
+pub(super) unsafe fn avx2_qbinary_u8(
+    op: Binary,
+    a: &[u8],
+    b: &[u8],
+    p: &BinaryParams,
+    out: &mut [u8],
+) -> usize {
     const V: usize = 8;
     let (za, sa) = (_mm256_set1_epi32(p.a.zero_point), _mm256_set1_ps(p.a.scale));
     let (zb, sb) = (_mm256_set1_epi32(p.b.zero_point), _mm256_set1_ps(p.b.scale));
@@ -61,7 +73,10 @@ pub(super) unsafe fn avx2_qbinary_u8(op: Binary, a: &[u8], b: &[u8], p: &BinaryP
         };
         let q = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(s, sy), lo), hi);
         let q = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
-        avx2_store_low_bytes(_mm256_add_epi32(_mm256_cvttps_epi32(q), zy), out.as_mut_ptr().add(i));
+        avx2_store_low_bytes(
+            _mm256_add_epi32(_mm256_cvttps_epi32(q), zy),
+            out.as_mut_ptr().add(i),
+        );
     }
     full
 }

@@ -19,15 +19,22 @@ struct Weights {
 }
 
 impl Weights {
-    fn new(tier: Tier, layout: WeightLayout, (k, n): (usize, usize), w: &[i8], zb: PerChannel<'_, i32>) -> Result<Self> {
-        let packed = PackedWeights::pack(tier, layout, k, n, w)?;
-        let zero_points = match zb {
+    fn new(tier: Tier, op: &'static str, w: &LinearWeights<'_>) -> Result<Self> {
+        let (k, n) = (w.k, w.n);
+        let packed = PackedWeights::pack(tier, w.layout, k, n, w.values)?;
+        let zero_points = match w.zero_points {
             PerChannel::Same(z) => vec![z; n],
             PerChannel::Each(z) => {
                 check_len("linear weight zero points", n, z.len())?;
                 z.to_vec()
             }
         };
+        if let Some(z) = zero_points.iter().find(|z| !(-128..=127).contains(*z)) {
+            return Err(invalid(
+                op,
+                format!("weight zero point {z} is outside -128..=127"),
+            ));
+        }
         Ok(Weights { packed, zero_points })
     }
 
@@ -62,24 +69,30 @@ pub struct LinearWeights<'a> {
     pub zero_points: PerChannel<'a, i32>,
 }
 
+/// Everything a [`QLinear`] needs: weights, input zero point, bias and output
+/// requantization (the same fields as a convolution's `QConvParams`).
+#[derive(Debug, Clone, Copy)]
+pub struct QLinearParams<'a> {
+    pub weights: LinearWeights<'a>,
+    pub input_zero_point: u8,
+    /// N values at scale `x_scale · w_scale[c]`.
+    pub bias: Option<&'a [i32]>,
+    /// `x_scale · w_scale[c] / y_scale`: one value, or one per output column.
+    pub multiplier: PerChannel<'a, f32>,
+    pub output_zero_point: i32,
+    /// Inclusive output range after the zero point (the type range, or a fused ReLU).
+    pub output_range: (i32, i32),
+    pub output_type: OutputType,
+}
+
 impl QLinear {
-    /// `multiplier` is `x_scale · w_scale[c] / y_scale`; `bias` has N values at scale
-    /// `x_scale · w_scale[c]`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        tier: Tier,
-        weights: LinearWeights<'_>,
-        input_zero_point: u8,
-        bias: Option<&[i32]>,
-        multiplier: PerChannel<'_, f32>,
-        output_zero_point: i32,
-        output_range: (i32, i32),
-        output_type: OutputType,
-    ) -> Result<QLinear> {
-        let n = weights.n;
-        let w = Weights::new(tier, weights.layout, (weights.k, n), weights.values, weights.zero_points)?;
-        validate_range(OP, output_range, output_zero_point, output_type)?;
-        let multiplier = match multiplier {
+    /// Validates and packs the weights for `tier` (which must be available).
+    pub fn new(tier: Tier, p: &QLinearParams<'_>) -> Result<QLinear> {
+        let n = p.weights.n;
+        let weights = &p.weights;
+        let w = Weights::new(tier, OP, weights)?;
+        validate_range(OP, p.output_range, p.output_zero_point, p.output_type)?;
+        let multiplier = match p.multiplier {
             PerChannel::Same(m) => vec![m; n],
             PerChannel::Each(m) => {
                 check_len("linear multipliers", n, m.len())?;
@@ -89,7 +102,7 @@ impl QLinear {
         if let Some(m) = multiplier.iter().find(|m| !(m.is_finite() && **m > 0.0)) {
             return Err(invalid(OP, format!("multiplier {m} must be finite and > 0")));
         }
-        let bias = match bias {
+        let bias = match p.bias {
             Some(b) => {
                 check_len("linear bias", n, b.len())?;
                 b.to_vec()
@@ -98,13 +111,13 @@ impl QLinear {
         };
         Ok(QLinear {
             weights: w,
-            input_zero_point,
+            input_zero_point: p.input_zero_point,
             output: OutputRequant {
                 multiplier,
                 bias,
-                zero_point: output_zero_point,
-                range: output_range,
-                dtype: output_type,
+                zero_point: p.output_zero_point,
+                range: p.output_range,
+                dtype: p.output_type,
             },
         })
     }
@@ -150,7 +163,7 @@ impl QLinearDequantized {
         bias: Option<&[f32]>,
     ) -> Result<QLinearDequantized> {
         let n = weights.n;
-        let w = Weights::new(tier, weights.layout, (weights.k, n), weights.values, weights.zero_points)?;
+        let w = Weights::new(tier, "QLinearDequantized", &weights)?;
         let scales = match weight_scales {
             PerChannel::Same(s) => vec![s; n],
             PerChannel::Each(s) => {
@@ -159,7 +172,10 @@ impl QLinearDequantized {
             }
         };
         if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(invalid("QLinearDequantized", format!("weight scale {s} must be finite and > 0")));
+            return Err(invalid(
+                "QLinearDequantized",
+                format!("weight scale {s} must be finite and > 0"),
+            ));
         }
         let bias = match bias {
             Some(b) => {
@@ -188,7 +204,10 @@ impl QLinearDequantized {
         let n = self.weights.packed.n();
         check_len("linear output", m * n, out.len())?;
         if !(x_scale.is_finite() && x_scale > 0.0) {
-            return Err(invalid("QLinearDequantized", format!("input scale {x_scale} must be finite and > 0")));
+            return Err(invalid(
+                "QLinearDequantized",
+                format!("input scale {x_scale} must be finite and > 0"),
+            ));
         }
         let mut acc = Vec::new();
         self.weights.accumulate(m, x, x_zero_point, &mut acc)?;

@@ -16,18 +16,24 @@
 //! Tensors are NCHW, like the FP32 engine and ONNX, so the runtime converts nothing at graph
 //! edges and the two engines share shapes and geometry ([`ConvGeometry`], pads
 //! `[top, left, bottom, right]`). The GEMM wants u8 activations on its left (`A`, M×K),
-//! so convolutions go through GEMM as `patches[pixels × K] · W^T[K × Cout]`: the patch
-//! matrix is an im2col in pixel-major (NHWC-like) order — for a 1×1 conv simply the
-//! transposed input — and the u8 result `[pixels × Cout]` is transposed back into NCHW
-//! planes after requantization (a byte transpose, cheap next to the GEMM).
+//! so convolutions go through GEMM as `patches[pixels × K] · W^T[K × Cout]`. Internally
+//! that path is NHWC: each group's input is transposed to pixel-major order (for a 1×1
+//! stride-1 conv that already is the patch matrix), the im2col copies whole channel runs
+//! per tap (the weights are reordered to `[ky, kx, ci]` depth at plan time to match), and
+//! the u8 result `[pixels × Cout]` is transposed back into NCHW planes after
+//! requantization. The byte transposes are cheap next to the GEMM, and they turn every
+//! im2col tap into one contiguous copy instead of a byte-by-byte gather across planes.
+//! Depthwise convolutions stay NCHW: they work plane by plane.
 //!
 //! # Bit-exactness
 //! Every op has a scalar path that is its reference; the vector paths (chosen by the
 //! [`Tier`](super::Tier) passed in) return the same bits, as the tests check per tier.
 //!
 //! # Kernel names
-//! Following the grammar in `int8/mod.rs`: `avx512_dwconv3x3s2_u8s8`, `avx2_dwconv5x5s1_u8s8`,
-//! `scalar_dwconv_u8s8` (any shape), `avx512_qadd_u8`, `avx2_quantize_f32_u8`, ….
+//! The grammar of `int8/mod.rs`, with these ops: `dwconv<K>x<K>s<S>` (depthwise, any
+//! shape when the size is left out), `qbinary` (qadd/qmul), `quantize`, `dequantize`; e.g.
+//! `avx512vnni_dwconv3x3s1_u8s8`, `avx512_dwconv5x5s2_u8s8`, `avx2_dwconv3x3s2_u8s8`,
+//! `scalar_dwconv_u8s8`, `avx512_qbinary_u8`, `avx2_quantize_f32`.
 
 mod concat;
 mod conv;
@@ -48,9 +54,12 @@ pub use concat::{qconcat, QInput};
 pub use conv::{QConv2d, QConvParams};
 pub use elementwise::{qadd, qmul};
 pub use error::{QOpError, Result};
-pub use linear::{LinearWeights, QLinear, QLinearDequantized};
+pub use linear::{LinearWeights, QLinear, QLinearDequantized, QLinearParams};
 pub use params::{OutputType, QParams};
 pub use pool::{qavg_pool2d, qglobal_avg_pool, qmax_pool2d, PoolQuant};
-pub use quantize::{AxisShape, ChannelQuant, dequantize_i8_to_f32, dequantize_u8_to_f32, quantize_linear_f32_to_i8, quantize_linear_f32_to_u8};
+pub use quantize::{
+    dequantize_i8_to_f32, dequantize_u8_to_f32, quantize_linear_f32_to_i8, quantize_linear_f32_to_u8,
+    AxisShape, ChannelQuant,
+};
 
 pub use crate::f32::{ConvGeometry, PoolGeometry};

@@ -37,7 +37,10 @@ impl QParams {
     pub(crate) fn validate(&self, op: &'static str, what: &str, type_range: (i32, i32)) -> Result<()> {
         let (lo, hi) = type_range;
         if !(self.scale.is_finite() && self.scale > 0.0) {
-            return Err(invalid(op, format!("{what} scale {} must be finite and > 0", self.scale)));
+            return Err(invalid(
+                op,
+                format!("{what} scale {} must be finite and > 0", self.scale),
+            ));
         }
         if !(lo..=hi).contains(&self.zero_point) {
             return Err(invalid(
@@ -50,11 +53,19 @@ impl QParams {
 }
 
 /// Checks an output clamp range lies inside the type and contains the zero point.
-pub(crate) fn validate_range(op: &'static str, range: (i32, i32), zero_point: i32, dtype: OutputType) -> Result<()> {
+pub(crate) fn validate_range(
+    op: &'static str,
+    range: (i32, i32),
+    zero_point: i32,
+    dtype: OutputType,
+) -> Result<()> {
     let (tlo, thi) = dtype.range();
     let (lo, hi) = range;
     if !(tlo <= lo && lo <= hi && hi <= thi) {
-        return Err(invalid(op, format!("output range [{lo}, {hi}] is not inside [{tlo}, {thi}]")));
+        return Err(invalid(
+            op,
+            format!("output range [{lo}, {hi}] is not inside [{tlo}, {thi}]"),
+        ));
     }
     if !(lo..=hi).contains(&zero_point) {
         return Err(invalid(

@@ -46,22 +46,53 @@ impl AxisShape {
 }
 
 /// f32 → u8.
-pub fn quantize_linear_f32_to_u8(tier: Tier, x: &[f32], shape: AxisShape, q: ChannelQuant<'_>, out: &mut [u8]) -> Result<()> {
+pub fn quantize_linear_f32_to_u8(
+    tier: Tier,
+    x: &[f32],
+    shape: AxisShape,
+    q: ChannelQuant<'_>,
+    out: &mut [u8],
+) -> Result<()> {
     quantize(tier, x, shape, q, OutputType::U8, out)
 }
 
 /// f32 → i8.
-pub fn quantize_linear_f32_to_i8(tier: Tier, x: &[f32], shape: AxisShape, q: ChannelQuant<'_>, out: &mut [i8]) -> Result<()> {
-    quantize(tier, x, shape, q, OutputType::I8, super::params::as_bytes_mut(out))
+pub fn quantize_linear_f32_to_i8(
+    tier: Tier,
+    x: &[f32],
+    shape: AxisShape,
+    q: ChannelQuant<'_>,
+    out: &mut [i8],
+) -> Result<()> {
+    quantize(
+        tier,
+        x,
+        shape,
+        q,
+        OutputType::I8,
+        super::params::as_bytes_mut(out),
+    )
 }
 
 /// u8 → f32.
-pub fn dequantize_u8_to_f32(tier: Tier, x: &[u8], shape: AxisShape, q: ChannelQuant<'_>, out: &mut [f32]) -> Result<()> {
+pub fn dequantize_u8_to_f32(
+    tier: Tier,
+    x: &[u8],
+    shape: AxisShape,
+    q: ChannelQuant<'_>,
+    out: &mut [f32],
+) -> Result<()> {
     dequantize(tier, x, shape, q, OutputType::U8, out)
 }
 
 /// i8 → f32.
-pub fn dequantize_i8_to_f32(tier: Tier, x: &[i8], shape: AxisShape, q: ChannelQuant<'_>, out: &mut [f32]) -> Result<()> {
+pub fn dequantize_i8_to_f32(
+    tier: Tier,
+    x: &[i8],
+    shape: AxisShape,
+    q: ChannelQuant<'_>,
+    out: &mut [f32],
+) -> Result<()> {
     // SAFETY: i8 and u8 have the same size and alignment; `dequantize` reinterprets the
     // bytes as i8 again for this type.
     let bytes = unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<u8>(), x.len()) };
@@ -71,7 +102,9 @@ pub fn dequantize_i8_to_f32(tier: Tier, x: &[i8], shape: AxisShape, q: ChannelQu
 /// The scalar quantization rule for one value (the reference).
 pub(crate) fn quantize_one(x: f32, scale: f32, zero_point: i32, dtype: OutputType) -> i32 {
     let (lo, hi) = dtype.range();
-    let q = (x / scale).max((lo - zero_point) as f32).min((hi - zero_point) as f32);
+    let q = (x / scale)
+        .max((lo - zero_point) as f32)
+        .min((hi - zero_point) as f32);
     q.round_ties_even() as i32 + zero_point
 }
 
@@ -102,7 +135,14 @@ fn check(
     Ok(())
 }
 
-fn quantize(tier: Tier, x: &[f32], shape: AxisShape, q: ChannelQuant<'_>, dtype: OutputType, out: &mut [u8]) -> Result<()> {
+fn quantize(
+    tier: Tier,
+    x: &[f32],
+    shape: AxisShape,
+    q: ChannelQuant<'_>,
+    dtype: OutputType,
+    out: &mut [u8],
+) -> Result<()> {
     let vector = Vector::for_tier(tier)?;
     check("QuantizeLinear", shape, q, dtype, (x.len(), out.len()))?;
     if shape.len() == 0 {
@@ -127,7 +167,14 @@ fn quantize(tier: Tier, x: &[f32], shape: AxisShape, q: ChannelQuant<'_>, dtype:
     Ok(())
 }
 
-fn dequantize(tier: Tier, x: &[u8], shape: AxisShape, q: ChannelQuant<'_>, dtype: OutputType, out: &mut [f32]) -> Result<()> {
+fn dequantize(
+    tier: Tier,
+    x: &[u8],
+    shape: AxisShape,
+    q: ChannelQuant<'_>,
+    dtype: OutputType,
+    out: &mut [f32],
+) -> Result<()> {
     let vector = Vector::for_tier(tier)?;
     check("DequantizeLinear", shape, q, dtype, (x.len(), out.len()))?;
     if shape.len() == 0 {
@@ -147,7 +194,11 @@ fn dequantize(tier: Tier, x: &[u8], shape: AxisShape, q: ChannelQuant<'_>, dtype
             _ => 0,
         };
         for (x, y) in xs[done..].iter().zip(&mut ys[done..]) {
-            let v = if signed { i32::from(*x as i8) } else { i32::from(*x) };
+            let v = if signed {
+                i32::from(*x as i8)
+            } else {
+                i32::from(*x)
+            };
             *y = (v - zp) as f32 * scale;
         }
     }

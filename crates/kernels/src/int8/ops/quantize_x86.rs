@@ -10,7 +10,13 @@ use super::vector::avx2_store_low_bytes;
 /// # Safety
 /// Needs AVX-512F; `x.len() == out.len()`.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn avx512_quantize_f32(x: &[f32], scale: f32, zp: i32, dtype: OutputType, out: &mut [u8]) -> usize {
+pub(super) unsafe fn avx512_quantize_f32(
+    x: &[f32],
+    scale: f32,
+    zp: i32,
+    dtype: OutputType,
+    out: &mut [u8],
+) -> usize {
     const V: usize = 16;
     let (lo, hi) = dtype.range();
     let (s, z) = (_mm512_set1_ps(scale), _mm512_set1_epi32(zp));
@@ -21,7 +27,10 @@ pub(super) unsafe fn avx512_quantize_f32(x: &[f32], scale: f32, zp: i32, dtype: 
         // `max(q, lo)` returns `lo` for NaN `q`, like `f32::max` in the scalar rule.
         let q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
         let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
-        _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), _mm512_cvtepi32_epi8(_mm512_add_epi32(q, z)));
+        _mm_storeu_si128(
+            out.as_mut_ptr().add(i).cast(),
+            _mm512_cvtepi32_epi8(_mm512_add_epi32(q, z)),
+        );
     }
     full
 }
@@ -29,7 +38,13 @@ pub(super) unsafe fn avx512_quantize_f32(x: &[f32], scale: f32, zp: i32, dtype: 
 /// # Safety
 /// Needs AVX2; `x.len() == out.len()`.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn avx2_quantize_f32(x: &[f32], scale: f32, zp: i32, dtype: OutputType, out: &mut [u8]) -> usize {
+pub(super) unsafe fn avx2_quantize_f32(
+    x: &[f32],
+    scale: f32,
+    zp: i32,
+    dtype: OutputType,
+    out: &mut [u8],
+) -> usize {
     const V: usize = 8;
     let (lo, hi) = dtype.range();
     let (s, z) = (_mm256_set1_ps(scale), _mm256_set1_epi32(zp));
@@ -40,7 +55,10 @@ pub(super) unsafe fn avx2_quantize_f32(x: &[f32], scale: f32, zp: i32, dtype: Ou
         // `max(q, lo)` returns `lo` for NaN `q`, like `f32::max` in the scalar rule.
         let q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
         let q = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
-        avx2_store_low_bytes(_mm256_add_epi32(_mm256_cvttps_epi32(q), z), out.as_mut_ptr().add(i));
+        avx2_store_low_bytes(
+            _mm256_add_epi32(_mm256_cvttps_epi32(q), z),
+            out.as_mut_ptr().add(i),
+        );
     }
     full
 }
@@ -48,7 +66,13 @@ pub(super) unsafe fn avx2_quantize_f32(x: &[f32], scale: f32, zp: i32, dtype: Ou
 /// # Safety
 /// Needs AVX-512F; `x.len() == out.len()`.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn avx512_dequantize(x: &[u8], signed: bool, scale: f32, zp: i32, out: &mut [f32]) -> usize {
+pub(super) unsafe fn avx512_dequantize(
+    x: &[u8],
+    signed: bool,
+    scale: f32,
+    zp: i32,
+    out: &mut [f32],
+) -> usize {
     const V: usize = 16;
     let (s, z) = (_mm512_set1_ps(scale), _mm512_set1_epi32(zp));
     let full = x.len() / V * V;

@@ -1,5 +1,6 @@
 //! AVX-512 and AVX2 depthwise kernels for square 3×3 / 5×5 filters, stride 1 or 2,
-//! vectorised over output width (16 or 8 outputs per vector, i32 lanes).
+//! vectorised over output width (16 or 8 outputs per vector, i32 lanes), requantizing each
+//! vector of sums in registers.
 //!
 //! Products use `vpmaddwd` on 16-bit lanes, which is exact here: inputs are 0..=255 and
 //! weights `w − zw` lie in -255..=255.
@@ -8,15 +9,13 @@
 //! - Stride 2: widening 2·V consecutive bytes to 16 bits puts `(x[2o + kx], x[2o + kx + 1])`
 //!   in lane `o`, so one `vpmaddwd` with weights `(w[kx], w[kx + 1])` does two taps.
 //!
-//! All sums wrap like the scalar kernel's, so the results are bit-identical to it.
+//! Sums wrap like the scalar kernel's, and the requantization repeats the steps of
+//! `int8::requant`'s vector kernels, so outputs are bit-identical to the scalar path.
 
 use std::arch::x86_64::*;
 
-use super::depthwise::PlaneKernel;
-use super::super::vector::Vector;
-
-/// Largest filter side with a vector kernel; weight tables are sized for it.
-const MAX_K: usize = 5;
+use super::super::vector::{avx2_store_low_bytes, Vector};
+use super::depthwise::{ChannelRequant, PlaneKernel};
 
 pub(super) fn select(vector: Vector, k: usize, stride: usize) -> Option<(PlaneKernel, &'static str)> {
     let chosen: (PlaneKernel, &'static str) = match (vector, k, stride) {
@@ -33,10 +32,13 @@ pub(super) fn select(vector: Vector, k: usize, stride: usize) -> Option<(PlaneKe
     Some(chosen)
 }
 
+/// Largest filter side with a vector kernel; weight tables are sized for it.
+const MAX_K: usize = 5;
+
 /// Weight lanes for tap pairs: stride 1 pairs `(w[kx], 0)`; stride 2 pairs
 /// `(w[kx], w[kx + 1])` for even `kx` (0 past the filter edge). Index `ky·MAX_K + slot`.
 fn weight_pairs<const K: usize, const S: usize>(w: &[i32]) -> [i32; MAX_K * MAX_K] {
-    let lanes = |lo: i32, hi: i32| ((hi as u32 & 0xFFFF) << 16 | (lo as u32 & 0xFFFF)) as i32;
+    let lanes = |lo: i32, hi: i32| (((hi as u32) & 0xFFFF) << 16 | ((lo as u32) & 0xFFFF)) as i32;
     let mut out = [0; MAX_K * MAX_K];
     for ky in 0..K {
         let row = &w[ky * K..][..K];
@@ -63,8 +65,15 @@ const fn slots<const K: usize, const S: usize>() -> usize {
 macro_rules! plane_kernel {
     ($name:ident, $generic:ident, $k:literal, $s:literal) => {
         /// See the module documentation; the contract is [`PlaneKernel`]'s.
-        unsafe fn $name(xp: &[u8], pw: usize, w: &[i32], oh: usize, ow: usize, acc: &mut [i32]) {
-            $generic::<$k, $s>(xp, pw, w, oh, ow, acc)
+        unsafe fn $name(
+            xp: &[u8],
+            pw: usize,
+            w: &[i32],
+            dims: (usize, usize),
+            rq: &ChannelRequant,
+            out: &mut [u8],
+        ) {
+            $generic::<$k, $s>(xp, pw, w, dims, rq, out)
         }
     };
 }
@@ -85,16 +94,16 @@ unsafe fn avx512_dwconv<const K: usize, const S: usize>(
     xp: &[u8],
     pw: usize,
     w: &[i32],
-    oh: usize,
-    ow: usize,
-    acc: &mut [i32],
+    (oh, ow): (usize, usize),
+    rq: &ChannelRequant,
+    out: &mut [u8],
 ) {
     const V: usize = 16;
     let pairs = weight_pairs::<K, S>(w);
     let wv: [__m512i; MAX_K * MAX_K] = std::array::from_fn(|i| _mm512_set1_epi32(pairs[i]));
     let base = xp.as_ptr();
     for oy in 0..oh {
-        let out_row = acc.as_mut_ptr().add(oy * ow);
+        let out_row = out.as_mut_ptr().add(oy * ow);
         for ox in (0..ow).step_by(V) {
             let mut sum = _mm512_setzero_si512();
             for ky in 0..K {
@@ -108,8 +117,7 @@ unsafe fn avx512_dwconv<const K: usize, const S: usize>(
                     sum = _mm512_add_epi32(sum, _mm512_madd_epi16(x, wv[ky * MAX_K + slot]));
                 }
             }
-            let live = (ow - ox).min(V);
-            _mm512_mask_storeu_epi32(out_row.add(ox), ((1u32 << live) - 1) as u16, sum);
+            avx512_requant_store(sum, rq, out_row.add(ox), (ow - ox).min(V));
         }
     }
 }
@@ -121,16 +129,16 @@ unsafe fn avx2_dwconv<const K: usize, const S: usize>(
     xp: &[u8],
     pw: usize,
     w: &[i32],
-    oh: usize,
-    ow: usize,
-    acc: &mut [i32],
+    (oh, ow): (usize, usize),
+    rq: &ChannelRequant,
+    out: &mut [u8],
 ) {
     const V: usize = 8;
     let pairs = weight_pairs::<K, S>(w);
     let wv: [__m256i; MAX_K * MAX_K] = std::array::from_fn(|i| _mm256_set1_epi32(pairs[i]));
     let base = xp.as_ptr();
     for oy in 0..oh {
-        let out_row = &mut acc[oy * ow..][..ow];
+        let out_row = out.as_mut_ptr().add(oy * ow);
         for ox in (0..ow).step_by(V) {
             let mut sum = _mm256_setzero_si256();
             for ky in 0..K {
@@ -144,14 +152,52 @@ unsafe fn avx2_dwconv<const K: usize, const S: usize>(
                     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(x, wv[ky * MAX_K + slot]));
                 }
             }
-            let live = (ow - ox).min(V);
-            if live == V {
-                _mm256_storeu_si256(out_row.as_mut_ptr().add(ox).cast(), sum);
-            } else {
-                let mut tail = [0i32; V];
-                _mm256_storeu_si256(tail.as_mut_ptr().cast(), sum);
-                out_row[ox..].copy_from_slice(&tail[..live]);
-            }
+            avx2_requant_store(sum, rq, out_row.add(ox), (ow - ox).min(V));
         }
+    }
+}
+
+/// Requantizes 16 sums with `rq` exactly as `int8::requant`'s AVX-512 kernel does, and
+/// stores the low bytes of the first `live` of them to `dst`.
+///
+/// # Safety
+/// Needs AVX-512F; `dst` is valid for `live ≤ 16` bytes of writes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn avx512_requant_store(sum: __m512i, rq: &ChannelRequant, dst: *mut u8, live: usize) {
+    let x = _mm512_cvtepi32_ps(_mm512_add_epi32(sum, _mm512_set1_epi32(rq.bias)));
+    let x = _mm512_mul_ps(x, _mm512_set1_ps(rq.multiplier));
+    let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(rq.lo)), _mm512_set1_ps(rq.hi));
+    let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+    let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(q, _mm512_set1_epi32(rq.zero_point)));
+    if live == 16 {
+        _mm_storeu_si128(dst.cast(), bytes);
+    } else {
+        let mut tail = [0u8; 16];
+        _mm_storeu_si128(tail.as_mut_ptr().cast(), bytes);
+        std::ptr::copy_nonoverlapping(tail.as_ptr(), dst, live);
+    }
+}
+
+/// Requantizes 8 sums with `rq` exactly as `int8::requant`'s AVX2 kernel does, and stores
+/// the low bytes of the first `live` of them to `dst`.
+///
+/// # Safety
+/// Needs AVX2; `dst` is valid for `live ≤ 8` bytes of writes.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn avx2_requant_store(sum: __m256i, rq: &ChannelRequant, dst: *mut u8, live: usize) {
+    let x = _mm256_cvtepi32_ps(_mm256_add_epi32(sum, _mm256_set1_epi32(rq.bias)));
+    let x = _mm256_mul_ps(x, _mm256_set1_ps(rq.multiplier));
+    let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(rq.lo)), _mm256_set1_ps(rq.hi));
+    let x = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+    // Integral and in range now, so truncation is exact.
+    let q = _mm256_add_epi32(_mm256_cvttps_epi32(x), _mm256_set1_epi32(rq.zero_point));
+    if live == 8 {
+        avx2_store_low_bytes(q, dst);
+    } else {
+        let mut tail = [0u8; 8];
+        avx2_store_low_bytes(q, tail.as_mut_ptr());
+        std::ptr::copy_nonoverlapping(tail.as_ptr(), dst, live);
     }
 }

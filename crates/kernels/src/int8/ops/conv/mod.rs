@@ -11,6 +11,8 @@
 
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
+mod depthwise_vnni;
+#[cfg(target_arch = "x86_64")]
 mod depthwise_x86;
 mod gemm_path;
 mod geometry;
@@ -66,7 +68,10 @@ impl QConv2d {
         check_len("conv weights", geometry::weight_len(&geometry), p.weights.len())?;
         let weight_zero_points = expand(p.weight_zero_points, cout, "weight zero points")?;
         if let Some(z) = weight_zero_points.iter().find(|z| !(-128..=127).contains(*z)) {
-            return Err(invalid(OP, format!("weight zero point {z} is outside -128..=127")));
+            return Err(invalid(
+                OP,
+                format!("weight zero point {z} is outside -128..=127"),
+            ));
         }
         let multiplier = expand(p.multiplier, cout, "multipliers")?;
         if let Some(m) = multiplier.iter().find(|m| !(m.is_finite() && **m > 0.0)) {

@@ -29,7 +29,11 @@ mod tests {
             super::transpose_bytes(&src, rows, cols, &mut dst);
             for r in 0..rows {
                 for c in 0..cols {
-                    assert_eq!(dst[c * rows + r], src[r * cols + c], "({r}, {c}) of {rows}x{cols}");
+                    assert_eq!(
+                        dst[c * rows + r],
+                        src[r * cols + c],
+                        "({r}, {c}) of {rows}x{cols}"
+                    );
                 }
             }
         }
