@@ -21,10 +21,16 @@ pub fn run(args: BenchArgs, json: bool) -> anyhow::Result<()> {
     } else {
         super::read_named_inputs(&model.graph, &args.inputs)?
     };
+    // With given inputs, their leading dimension is the batch.
+    let batch = if args.inputs.is_empty() {
+        args.batch
+    } else {
+        inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1)
+    };
     let report = bench(
         &model.plan,
         &inputs,
-        args.batch,
+        batch,
         args.threads,
         args.warmup,
         args.iters,

@@ -1,0 +1,102 @@
+//! `GlobalAveragePool` and `ReduceMean`: means over some axes, whose gradient spreads each
+//! output gradient evenly over the elements it averaged.
+
+use lowbit_graph::ops::{Reduce, ReduceKind};
+use lowbit_tensor::Tensor;
+
+use super::{broadcast, f32s, grad, input, Backward, Inputs, Step};
+use crate::error::{RuleError, RuleResult};
+
+/// `[N, C, ...]` → `[N, C, 1, ...]`.
+pub(crate) fn global_average(inputs: Inputs) -> RuleResult<Step> {
+    let x = input(inputs, 0, "X")?;
+    if x.rank() < 3 {
+        return Err(RuleError::new(format!(
+            "X must be [N, C, spatial...], got {:?}",
+            x.shape()
+        )));
+    }
+    let axes: Vec<usize> = (2..x.rank()).collect();
+    mean(x, &axes, true)
+}
+
+/// `ReduceMean` with axes from the attribute or the optional second input.
+pub(crate) fn reduce_mean(reduce: &Reduce, inputs: Inputs) -> RuleResult<Step> {
+    if reduce.kind != ReduceKind::Mean {
+        return Err(RuleError::new(format!(
+            "{} has no training rule",
+            reduce.kind.name()
+        )));
+    }
+    let x = input(inputs, 0, "data")?;
+    let raw = match (&reduce.axes, inputs.get(1).and_then(Option::as_ref)) {
+        (Some(axes), _) => axes.clone(),
+        (None, Some(t)) => t.to_i64_vec(),
+        (None, None) => Vec::new(),
+    };
+    let rank = x.rank() as i64;
+    let axes: Vec<usize> = if raw.is_empty() {
+        if reduce.noop_with_empty_axes {
+            Vec::new()
+        } else {
+            (0..x.rank()).collect()
+        }
+    } else {
+        raw.iter()
+            .map(|&a| {
+                let a = if a < 0 { a + rank } else { a };
+                if (0..rank).contains(&a) {
+                    Ok(a as usize)
+                } else {
+                    Err(RuleError::new(format!(
+                        "axis {a} is out of range for rank {rank}"
+                    )))
+                }
+            })
+            .collect::<RuleResult<_>>()?
+    };
+    mean(x, &axes, reduce.keepdims)
+}
+
+fn mean(x: &Tensor, axes: &[usize], keepdims: bool) -> RuleResult<Step> {
+    let kept: Vec<usize> = x
+        .shape()
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
+    let out_shape: Vec<usize> = if keepdims {
+        kept.clone()
+    } else {
+        kept.iter()
+            .enumerate()
+            .filter(|(i, _)| !axes.contains(i))
+            .map(|(_, &d)| d)
+            .collect()
+    };
+    let map = broadcast::index_map(x.shape(), &kept);
+    let reduced: usize = kept.iter().product();
+    let count = (x.len() / reduced.max(1)).max(1) as f32;
+    let mut y = broadcast::reduce(f32s(x, "X")?, &map, reduced);
+    y.iter_mut().for_each(|v| *v /= count);
+    let saved = MeanBackward {
+        shape: x.shape().to_vec(),
+        map,
+        count,
+    };
+    Ok(Step::new(Tensor::new(out_shape, y)?, saved))
+}
+
+struct MeanBackward {
+    shape: Vec<usize>,
+    /// Input element → the output element it was averaged into.
+    map: Vec<usize>,
+    count: f32,
+}
+
+impl Backward for MeanBackward {
+    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let dx = self.map.iter().map(|&o| dy[o] / self.count).collect();
+        Ok(vec![grad(&self.shape, dx)?, None])
+    }
+}
