@@ -16,6 +16,7 @@ use lowbit_kernels::f32::Activation;
 
 use crate::dynamic::{self, DynamicMatMul};
 use crate::eval::{self, PreparedConv};
+use crate::int8::{self, Int8Kernel};
 use crate::RuntimeError;
 
 /// One unit of execution: a node, or a Conv with its fused activation node.
@@ -36,6 +37,8 @@ pub(crate) enum Kernel {
     Conv(Box<ConvKernel>),
     /// A fused dynamic-int8 product; the step's one input is the f32 activation.
     DynamicMatMul(Box<DynamicMatMul>),
+    /// A quantized pattern on the integer kernels (see [`crate::int8`]).
+    Int8(Box<Int8Kernel>),
 }
 
 pub(crate) struct ConvKernel {
@@ -52,7 +55,12 @@ impl Step {
 }
 
 /// Compiles every node of the (sorted, validated) graph; `fuse` enables activation fusion.
-pub(crate) fn compile(graph: &Graph, fuse: bool) -> Result<Vec<Step>, RuntimeError> {
+/// `quantized` holds the integer patterns found before constant folding.
+pub(crate) fn compile(
+    graph: &Graph,
+    fuse: bool,
+    quantized: int8::Matches,
+) -> Result<Vec<Step>, RuntimeError> {
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); graph.value_count()];
     for (n, node) in graph.nodes.iter().enumerate() {
         for input in node.inputs.iter().flatten() {
@@ -67,8 +75,13 @@ pub(crate) fn compile(graph: &Graph, fuse: bool) -> Result<Vec<Step>, RuntimeErr
         Default::default()
     };
     let mut fused_away = vec![false; graph.nodes.len()];
+    let mut integer_steps = int8::schedule(graph, quantized, &mut fused_away);
     let mut steps = Vec::with_capacity(graph.nodes.len());
     for (n, node) in graph.nodes.iter().enumerate() {
+        if let Some(step) = integer_steps.remove(&n) {
+            steps.push(step);
+            continue;
+        }
         if fused_away[n] {
             continue;
         }

@@ -180,6 +180,7 @@ fn run_step(
             &mut cx,
         )
         .map(|t| vec![t]),
+        Kernel::Int8(kernel) => kernel.run(&inputs, cx.buffers),
         Kernel::DynamicMatMul(kernel) => inputs
             .get(0)
             .and_then(|x| kernel.run(x, cx.buffers))

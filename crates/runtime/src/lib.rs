@@ -7,8 +7,10 @@
 //!    node whose inputs are all constants into a new initializer, and fuse a Conv with a
 //!    following Relu/Clip into the conv kernel's activation;
 //! 3. compile each node into a step: convolutions with constant weights get their
-//!    kernel object (packed weights) built here, once, and dynamic-int8 MatMul chains
-//!    become one step with packed i8 weights (`dynamic`);
+//!    kernel object (packed weights) built here, once, dynamic-int8 MatMul chains
+//!    become one step with packed i8 weights (`dynamic`), and static QDQ / QOperator
+//!    patterns become integer steps that keep activations in u8 (`int8`, matched
+//!    before constant folding; [`Plan::fallbacks`] lists what still runs in f32);
 //! 4. compute, for every value, the step after which it is dead, so that [`Plan::run`]
 //!    drops intermediates early and recycles their f32 buffers.
 //!
@@ -25,6 +27,7 @@ mod error;
 mod eval;
 mod exec;
 mod fold;
+mod int8;
 mod observer;
 mod plan;
 

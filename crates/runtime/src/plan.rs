@@ -5,7 +5,7 @@ use lowbit_tensor::Tensor;
 
 use crate::compile::compile;
 use crate::exec::{execute, Hooks, Lifetimes, Program};
-use crate::{fold, Observer, RuntimeError};
+use crate::{fold, int8, Observer, RuntimeError};
 
 /// How [`Plan::new`] prepares a graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,7 @@ impl Default for PlanOptions {
 pub struct Plan {
     program: Program,
     pool: rayon::ThreadPool,
+    fallbacks: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -38,15 +39,19 @@ impl Plan {
     pub fn new(mut graph: Graph, options: &PlanOptions) -> Result<Plan, RuntimeError> {
         graph.sort()?;
         graph.validate()?;
+        let mut quantized = int8::Matches::default();
         if options.optimize {
             let applied = passes::optimize(&mut graph)?;
             for (pass, count) in applied {
                 log::debug!("pass {pass}: {count} rewrites");
             }
+            // Before folding, which would dequantize the i8 weights into f32 constants.
+            quantized = int8::find(&graph);
             let folded = fold::fold_constants(&mut graph)?;
             log::debug!("constant folding: {folded} nodes");
         }
-        let steps = compile(&graph, options.optimize)?;
+        let steps = compile(&graph, options.optimize, quantized)?;
+        let fallbacks = int8::fallbacks(&steps);
         let lifetimes = Lifetimes::new(&graph, &steps);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads)
@@ -64,7 +69,21 @@ impl Plan {
                 pools: Default::default(),
             },
             pool,
+            fallbacks,
         })
+    }
+
+    /// `(node name, op)` of the nodes of quantized regions that run in f32 between a
+    /// DequantizeLinear and a QuantizeLinear (or on the reference integer evaluators)
+    /// instead of an integer kernel, in execution order.
+    pub fn fallbacks(&self) -> &[(String, String)] {
+        &self.fallbacks
+    }
+
+    /// `(step name, kernel)` of the quantized patterns that run on the integer kernels,
+    /// in execution order.
+    pub fn integer_steps(&self) -> Vec<(String, String)> {
+        int8::integer_steps(&self.program.steps)
     }
 
     /// The graph as it will be executed (after passes).

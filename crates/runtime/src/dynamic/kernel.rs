@@ -58,12 +58,16 @@ impl DynamicMatMul {
             None => vec![0; n],
             Some(t) => {
                 let values = t.as_slice::<i8>().map_err(|e| e.to_string())?;
-                per_column(values.iter().map(|&v| i32::from(v)).collect(), "the weight zero point")?
+                per_column(
+                    values.iter().map(|&v| i32::from(v)).collect(),
+                    "the weight zero point",
+                )?
             }
         };
-        let scales = weights.w_scales.as_slice::<f32>().map_err(|_| {
-            format!("the weight scale must be f32, got {}", weights.w_scales.dtype())
-        })?;
+        let scales = weights
+            .w_scales
+            .as_slice::<f32>()
+            .map_err(|_| format!("the weight scale must be f32, got {}", weights.w_scales.dtype()))?;
         let w_scales = match scales.len() {
             1 => vec![scales[0]; n],
             len if len == n => scales.to_vec(),
@@ -135,20 +139,31 @@ impl DynamicMatMul {
         let mut acc = vec![0i32; m * n];
         let a_zero_point = if per_row { 0 } else { zero_points[0] };
         let zb = BZeroPoints::PerColumn(&self.w_zero_points);
-        gemm_u8i8_i32(m, &q, k, a_zero_point, &self.packed, zb, &mut acc).map_err(|e| EvalError(e.to_string()))?;
+        gemm_u8i8_i32(m, &q, k, a_zero_point, &self.packed, zb, &mut acc)
+            .map_err(|e| EvalError(e.to_string()))?;
         let mut out = buffers.take_f32(m * n);
         let mut column_scales = vec![0f32; n];
-        for (i, (acc_row, out_row)) in acc.chunks_exact(n.max(1)).zip(out.chunks_exact_mut(n.max(1))).enumerate() {
+        for (i, (acc_row, out_row)) in acc
+            .chunks_exact(n.max(1))
+            .zip(out.chunks_exact_mut(n.max(1)))
+            .enumerate()
+        {
             let range = &rows[if per_row { i } else { 0 }];
             if per_row || i == 0 {
                 for (s, w) in column_scales.iter_mut().zip(&self.w_scales) {
                     *s = range.scale * w;
                 }
             }
-            let correction = if per_row { range.zero_point } else { 0 };
-            for (j, (o, &a)) in out_row.iter_mut().zip(acc_row).enumerate() {
-                let a = a.wrapping_sub(correction.wrapping_mul(self.centered_column_sums[j]));
-                *o = a as f32 * column_scales[j];
+            if per_row && range.zero_point != 0 {
+                let zp = range.zero_point;
+                let sums = &self.centered_column_sums;
+                for (((o, &a), s), &c) in out_row.iter_mut().zip(acc_row).zip(&column_scales).zip(sums) {
+                    *o = a.wrapping_sub(zp.wrapping_mul(c)) as f32 * s;
+                }
+            } else {
+                for ((o, &a), s) in out_row.iter_mut().zip(acc_row).zip(&column_scales) {
+                    *o = a as f32 * s;
+                }
             }
             if let Some(bias) = &self.bias {
                 out_row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
@@ -169,8 +184,7 @@ struct RowRange {
 
 impl RowRange {
     fn of(values: &[f32]) -> RowRange {
-        let min = values.iter().copied().fold(0f32, f32::min);
-        let max = values.iter().copied().fold(0f32, f32::max);
+        let (min, max) = min_max_with_zero(values);
         let scale = (max - min) / 255.0;
         let zero_point = if scale == 0.0 {
             0
@@ -189,4 +203,26 @@ impl RowRange {
             self.scale
         }
     }
+}
+
+/// `(min(0, min values), max(0, max values))`, in independent lanes so that it
+/// vectorizes; min and max are exact, so the lane order does not change the result.
+fn min_max_with_zero(values: &[f32]) -> (f32, f32) {
+    const LANES: usize = 16;
+    let mut lo = [0f32; LANES];
+    let mut hi = [0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            lo[l] = lo[l].min(chunk[l]);
+            hi[l] = hi[l].max(chunk[l]);
+        }
+    }
+    let fold = |acc: (f32, f32), &v: &f32| (acc.0.min(v), acc.1.max(v));
+    let (lo, hi) = lo
+        .iter()
+        .zip(&hi)
+        .fold((0f32, 0f32), |(a, b), (&l, &h)| (a.min(l), b.max(h)));
+    tail.iter().fold((lo, hi), fold)
 }

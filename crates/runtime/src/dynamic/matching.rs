@@ -30,7 +30,11 @@ pub(crate) fn per_row_nodes(graph: &Graph) -> Result<HashSet<String>, RuntimeErr
     let Some(text) = graph.metadata.get(METADATA_KEY) else {
         return Ok(HashSet::new());
     };
-    let bad = |message: String| RuntimeError::Graph(GraphError::Invalid(format!("metadata '{METADATA_KEY}': {message}")));
+    let bad = |message: String| {
+        RuntimeError::Graph(GraphError::Invalid(format!(
+            "metadata '{METADATA_KEY}': {message}"
+        )))
+    };
     let record: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     if record.get("activations").and_then(Value::as_str) != Some("per_row") {
         return Ok(HashSet::new());
@@ -41,7 +45,11 @@ pub(crate) fn per_row_nodes(graph: &Graph) -> Result<HashSet<String>, RuntimeErr
         .ok_or_else(|| bad("'nodes' must be a list of node names".to_string()))?;
     nodes
         .iter()
-        .map(|n| n.as_str().map(str::to_string).ok_or_else(|| bad("'nodes' must hold strings".to_string())))
+        .map(|n| {
+            n.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad("'nodes' must hold strings".to_string()))
+        })
         .collect()
 }
 

@@ -22,4 +22,4 @@ mod kernel;
 mod matching;
 
 pub(crate) use kernel::DynamicMatMul;
-pub(crate) use matching::{match_chain, per_row_nodes, Chain};
+pub(crate) use matching::{match_chain, per_row_nodes};

@@ -1,0 +1,310 @@
+//! The integer steps: each reads u8 tensors and writes one u8 (or, for conv and linear,
+//! i8) tensor, with kernel objects built once at plan time.
+
+use lowbit_graph::ops::BinaryOp;
+use lowbit_graph::Op;
+use lowbit_kernels::int8::ops::{
+    qadd, qavg_pool2d, qconcat, qglobal_avg_pool, qmax_pool2d, OutputType, PoolGeometry, PoolQuant, QConv2d,
+    QInput, QLinear, QParams,
+};
+use lowbit_kernels::int8::Tier;
+use lowbit_tensor::Tensor;
+
+use crate::buffers::BufferPool;
+use crate::eval::{self, ensure, Cx, EvalError, EvalResult, Inputs};
+
+/// What an integer step computes. Inputs are the step's inputs in order.
+pub(crate) enum Int8Kernel {
+    /// Input 0: u8 `[N, C, H, W]`.
+    Conv { kernel: QConv2d, output: OutputType },
+    /// Input 0: u8 `[..., K]`; the output is `[..., N]`.
+    Linear {
+        kernel: QLinear,
+        k: usize,
+        n: usize,
+        output: OutputType,
+    },
+    /// Inputs 0 and 1: u8 tensors of one shape.
+    Add {
+        tier: Tier,
+        a: QParams,
+        b: QParams,
+        y: QParams,
+        range: (i32, i32),
+    },
+    /// Input 0: u8 `[N, C, spatial...]`.
+    GlobalAveragePool { tier: Tier, quant: PoolQuant },
+    /// Input 0: u8 `[N, C, H, W]`.
+    Pool {
+        max: bool,
+        geometry: PoolGeometry,
+        quant: PoolQuant,
+    },
+    /// Every input: u8, concatenated along `axis`.
+    Concat {
+        axis: i64,
+        inputs: Vec<QParams>,
+        y: QParams,
+        range: (i32, i32),
+    },
+    /// A shape-only op (Reshape, Flatten) applied to the quantized bytes: its input and
+    /// output parameters are equal, so the bytes are the result.
+    Relayout(Op),
+}
+
+impl Int8Kernel {
+    /// A short name for logs and the `lowbit inspect` listing.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Int8Kernel::Conv { kernel, .. } => format!("QConv2d[{}]", kernel.kernel_name()),
+            Int8Kernel::Linear { .. } => "QLinear".into(),
+            Int8Kernel::Add { .. } => "qadd".into(),
+            Int8Kernel::GlobalAveragePool { .. } => "qglobal_avg_pool".into(),
+            Int8Kernel::Pool { max: true, .. } => "qmax_pool2d".into(),
+            Int8Kernel::Pool { max: false, .. } => "qavg_pool2d".into(),
+            Int8Kernel::Concat { .. } => "qconcat".into(),
+            Int8Kernel::Relayout(op) => format!("{} (u8)", op.name()),
+        }
+    }
+
+    pub(crate) fn run(&self, inputs: &Inputs, buffers: &mut BufferPool) -> EvalResult {
+        let one = |t: Tensor| Ok(vec![t]);
+        match self {
+            Int8Kernel::Conv { kernel, output } => one(conv(kernel, *output, inputs)?),
+            Int8Kernel::Linear { kernel, k, n, output } => one(linear(kernel, (*k, *n), *output, inputs)?),
+            Int8Kernel::Add { tier, a, b, y, range } => {
+                one(add(*tier, [*a, *b, *y], *range, inputs, buffers)?)
+            }
+            Int8Kernel::GlobalAveragePool { tier, quant } => {
+                let x = inputs.get(0)?;
+                let v = bytes(x, 0)?;
+                let s = x.shape();
+                ensure(s.len() >= 3 && s[2..].iter().product::<usize>() > 0, || {
+                    format!("input must be [N, C, spatial...] with a non-empty plane, got {s:?}")
+                })?;
+                let mut shape = s.to_vec();
+                shape[2..].iter_mut().for_each(|d| *d = 1);
+                let planes = s[0] * s[1];
+                let mut out = vec![0u8; planes];
+                qglobal_avg_pool(*tier, v, planes, v.len() / planes.max(1), quant, &mut out)
+                    .map_err(kernel_error)?;
+                one(Tensor::new(shape, out)?)
+            }
+            Int8Kernel::Pool { max, geometry, quant } => one(pool(*max, geometry, quant, inputs)?),
+            Int8Kernel::Concat {
+                axis,
+                inputs: params,
+                y,
+                range,
+            } => one(concat(*axis, params, *y, *range, inputs)?),
+            Int8Kernel::Relayout(op) => {
+                let mut cx = Cx { buffers };
+                eval::eval(op, inputs, 1, &mut cx)
+            }
+        }
+    }
+}
+
+fn kernel_error(e: impl std::fmt::Display) -> EvalError {
+    EvalError(e.to_string())
+}
+
+/// The u8 values of input `index`.
+fn bytes(t: &Tensor, index: usize) -> EvalResult<&[u8]> {
+    t.as_slice::<u8>()
+        .map_err(|_| EvalError(format!("input {index} must be u8, got {}", t.dtype())))
+}
+
+/// The output buffer as a tensor of `output`'s type.
+fn typed_output(shape: Vec<usize>, out: Vec<u8>, output: OutputType) -> EvalResult<Tensor> {
+    Ok(match output {
+        OutputType::U8 => Tensor::new(shape, out)?,
+        OutputType::I8 => Tensor::new(shape, out.into_iter().map(|b| b as i8).collect::<Vec<i8>>())?,
+    })
+}
+
+fn conv(kernel: &QConv2d, output: OutputType, inputs: &Inputs) -> EvalResult<Tensor> {
+    let x = inputs.get(0)?;
+    let v = bytes(x, 0)?;
+    let g = kernel.geometry();
+    let s = x.shape();
+    ensure(
+        s.len() == 4 && s[1] == g.in_channels && s[2] > 0 && s[3] > 0,
+        || {
+            format!(
+                "input must be [N, {}, H, W] with H, W > 0, got {s:?}",
+                g.in_channels
+            )
+        },
+    )?;
+    let span = |axis: usize| g.dilations[axis] * (g.kernel[axis] - 1) + 1;
+    ensure(
+        s[2] + g.pads[0] + g.pads[2] >= span(0) && s[3] + g.pads[1] + g.pads[3] >= span(1),
+        || {
+            format!(
+                "input {s:?} is smaller than the {:?} kernel after padding",
+                g.kernel
+            )
+        },
+    )?;
+    let (oh, ow) = g.output_hw(s[2], s[3]);
+    let shape = vec![s[0], g.out_channels, oh, ow];
+    let mut out = vec![0u8; shape.iter().product()];
+    match output {
+        OutputType::U8 => kernel.run(v, s[0], s[2], s[3], &mut out),
+        OutputType::I8 => {
+            let mut signed = vec![0i8; out.len()];
+            let r = kernel.run_i8(v, s[0], s[2], s[3], &mut signed);
+            out.iter_mut().zip(&signed).for_each(|(o, s)| *o = *s as u8);
+            r
+        }
+    }
+    .map_err(kernel_error)?;
+    typed_output(shape, out, output)
+}
+
+fn linear(
+    kernel: &QLinear,
+    (k, n): (usize, usize),
+    output: OutputType,
+    inputs: &Inputs,
+) -> EvalResult<Tensor> {
+    let x = inputs.get(0)?;
+    let v = bytes(x, 0)?;
+    let s = x.shape();
+    ensure(s.last() == Some(&k), || {
+        format!("input must be [..., {k}], got {s:?}")
+    })?;
+    let m = v.len() / k.max(1);
+    let mut shape = s.to_vec();
+    *shape.last_mut().expect("rank checked above") = n;
+    let mut out = vec![0u8; m * n];
+    match output {
+        OutputType::U8 => kernel.run(m, v, &mut out).map_err(kernel_error)?,
+        OutputType::I8 => {
+            let mut signed = vec![0i8; out.len()];
+            kernel.run_i8(m, v, &mut signed).map_err(kernel_error)?;
+            out.iter_mut().zip(&signed).for_each(|(o, s)| *o = *s as u8);
+        }
+    }
+    typed_output(shape, out, output)
+}
+
+/// qadd on same-shape inputs; broadcasting inputs take the reference path (dequantize,
+/// add, quantize), which is the definition the kernel reproduces.
+fn add(
+    tier: Tier,
+    [a, b, y]: [QParams; 3],
+    range: (i32, i32),
+    inputs: &Inputs,
+    buffers: &mut BufferPool,
+) -> EvalResult<Tensor> {
+    let (x0, x1) = (inputs.get(0)?, inputs.get(1)?);
+    let (v0, v1) = (bytes(x0, 0)?, bytes(x1, 1)?);
+    if x0.shape() == x1.shape() {
+        let mut out = vec![0u8; v0.len()];
+        qadd(tier, v0, a, v1, b, y, range, &mut out).map_err(kernel_error)?;
+        return Ok(Tensor::new(x0.shape(), out)?);
+    }
+    let mut cx = Cx { buffers };
+    let fa = dequantize(x0, a, &mut cx)?;
+    let fb = dequantize(x1, b, &mut cx)?;
+    let sum = eval::eval(
+        &Op::Binary(BinaryOp::Add),
+        &Inputs::new(&[Some(&fa), Some(&fb)]),
+        1,
+        &mut cx,
+    )?;
+    let sum = sum.into_iter().next().ok_or("Add produced no output")?;
+    let values = sum.as_slice::<f32>()?;
+    let (lo, hi) = range;
+    let q: Vec<u8> = values
+        .iter()
+        .map(|&v| super::params::quantize_u8(v, y).clamp(lo, hi) as u8)
+        .collect();
+    Ok(Tensor::new(sum.shape(), q)?)
+}
+
+fn dequantize(x: &Tensor, q: QParams, cx: &mut Cx) -> EvalResult<Tensor> {
+    let (scale, zp) = (Tensor::scalar(q.scale), Tensor::scalar(q.zero_point as u8));
+    let op = Op::DequantizeLinear(Default::default());
+    let out = eval::eval(&op, &Inputs::new(&[Some(x), Some(&scale), Some(&zp)]), 1, cx)?;
+    out.into_iter()
+        .next()
+        .ok_or_else(|| EvalError("DequantizeLinear produced no output".into()))
+}
+
+fn pool(max: bool, g: &PoolGeometry, quant: &PoolQuant, inputs: &Inputs) -> EvalResult<Tensor> {
+    let x = inputs.get(0)?;
+    let v = bytes(x, 0)?;
+    let s = x.shape();
+    ensure(s.len() == 4 && s[2] > 0 && s[3] > 0, || {
+        format!("input must be [N, C, H, W] with H, W > 0, got {s:?}")
+    })?;
+    for (axis, size) in [s[2], s[3]].into_iter().enumerate() {
+        let span = g.dilations[axis] * (g.kernel[axis] - 1) + 1;
+        ensure(size + g.pads[axis] + g.pads[axis + 2] >= span, || {
+            format!(
+                "input {s:?} is smaller than the {:?} window after padding",
+                g.kernel
+            )
+        })?;
+    }
+    let (oh, ow) = g.output_hw(s[2], s[3]);
+    let planes = s[0] * s[1];
+    let mut out = vec![0u8; planes * oh * ow];
+    let run = if max { qmax_pool2d } else { qavg_pool2d };
+    run(g, v, planes, (s[2], s[3]), quant, &mut out).map_err(kernel_error)?;
+    Ok(Tensor::new(vec![s[0], s[1], oh, ow], out)?)
+}
+
+fn concat(
+    axis: i64,
+    params: &[QParams],
+    y: QParams,
+    range: (i32, i32),
+    inputs: &Inputs,
+) -> EvalResult<Tensor> {
+    ensure(inputs.len() == params.len(), || {
+        format!("expected {} inputs, got {}", params.len(), inputs.len())
+    })?;
+    let first = inputs.get(0)?;
+    let rank = first.rank();
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    ensure((0..r).contains(&a), || {
+        format!("axis {axis} is out of range for rank {rank}")
+    })?;
+    let a = a as usize;
+    let mut shape = first.shape().to_vec();
+    shape[a] = 0;
+    let mut parts = Vec::with_capacity(params.len());
+    for (i, p) in params.iter().enumerate() {
+        let t = inputs.get(i)?;
+        let s = t.shape();
+        ensure(
+            s.len() == rank
+                && s.iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(d, (x, f))| d == a || x == f),
+            || {
+                format!(
+                    "input {i} {s:?} does not match input 0 {:?} off axis {a}",
+                    first.shape()
+                )
+            },
+        )?;
+        shape[a] += s[a];
+        parts.push(QInput {
+            data: bytes(t, i)?,
+            params: *p,
+        });
+    }
+    let outer: usize = shape[..a].iter().product();
+    let mut out = vec![0u8; shape.iter().product()];
+    if !out.is_empty() {
+        qconcat(&parts, outer, y, range, &mut out).map_err(kernel_error)?;
+    }
+    Ok(Tensor::new(shape, out)?)
+}

@@ -1,0 +1,98 @@
+//! QDQ convolutions compiled into integer steps agree with the f32 reference plan.
+
+mod int8_support;
+
+use int8_support::{compare, conv_attrs, Qdq};
+use lowbit_graph::ops::UnaryOp;
+use lowbit_graph::Op;
+use lowbit_tensor::Tensor;
+
+const X_SCALE: f32 = 0.02;
+const X_ZP: u8 = 128;
+
+/// An output scale that spans about four standard deviations of a conv output with
+/// `k` products of the builders' random activations and weights.
+fn y_scale(k: usize) -> f32 {
+    0.01 * (k as f32).sqrt()
+}
+
+fn input(b: &mut Qdq, shape: &[usize]) -> (lowbit_graph::ValueId, Tensor) {
+    let x = b.input_u8("x", shape);
+    let data = b.rng.bytes(shape.iter().product());
+    (x, Tensor::new(shape, data).unwrap())
+}
+
+#[test]
+fn pointwise_conv_with_relu() {
+    let mut b = Qdq::new(1);
+    let (x, feed) = input(&mut b, &[2, 16, 7, 5]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let conv = b.conv(xf, X_SCALE, 16, 24, conv_attrs(1, 1, [0; 4], 1));
+    let relu = b.node(Op::Unary(UnaryOp::Relu), &[Some(conv)]);
+    // A nonzero output zero point makes the fused ReLU a real clamp at 20.
+    let y = b.q(relu, y_scale(16), 20);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels().len(), 1);
+    assert!(c.kernels()[0].starts_with("QConv2d"), "{:?}", c.kernels());
+    assert!(c.fused.fallbacks().is_empty(), "{:?}", c.fused.fallbacks());
+}
+
+#[test]
+fn strided_3x3_conv_with_asymmetric_pads_and_clip() {
+    let mut b = Qdq::new(2);
+    let (x, feed) = input(&mut b, &[1, 5, 11, 8]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let conv = b.conv(xf, X_SCALE, 5, 7, conv_attrs(3, 2, [1, 0, 0, 1], 1));
+    let lo = b.constant(Tensor::scalar(0f32));
+    let hi = b.constant(Tensor::scalar(1.5f32));
+    let clip = b.node(Op::Clip, &[Some(conv), Some(lo), Some(hi)]);
+    let y = b.q(clip, 1.5 / 255.0, 0);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels().len(), 1, "{:?}", c.kernels());
+    assert!(c.fused.fallbacks().is_empty());
+}
+
+#[test]
+fn depthwise_conv_without_activation() {
+    let mut b = Qdq::new(3);
+    let (x, feed) = input(&mut b, &[1, 12, 9, 10]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let conv = b.conv(xf, X_SCALE, 12, 12, conv_attrs(3, 1, [1, 1, 1, 1], 12));
+    let y = b.q(conv, y_scale(9), 128);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    assert!(c.kernels()[0].contains("dwconv"), "{:?}", c.kernels());
+}
+
+#[test]
+fn grouped_conv_with_float_bias() {
+    let mut b = Qdq::new(4);
+    let (x, feed) = input(&mut b, &[1, 8, 6, 6]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let (w, _) = b.weights(&[6, 4, 3, 3], 0);
+    let bias = b.constant(Tensor::new(vec![6], vec![0.3f32, -0.2, 0.05, 1.0, -1.25, 0.0]).unwrap());
+    let conv = b.node(
+        Op::Conv(conv_attrs(3, 1, [0, 1, 2, 1], 2)),
+        &[Some(xf), Some(w), Some(bias)],
+    );
+    let y = b.q(conv, y_scale(36), 120);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels().len(), 1);
+}
+
+#[test]
+fn conv_whose_float_output_is_also_a_graph_output_stays_in_f32() {
+    let mut b = Qdq::new(5);
+    let (x, feed) = input(&mut b, &[1, 4, 5, 5]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let conv = b.conv(xf, X_SCALE, 4, 4, conv_attrs(1, 1, [0; 4], 1));
+    let y = b.q(conv, y_scale(4), 128);
+    let plan = lowbit_runtime::Plan::new(b.finish(&[y, conv]), &Default::default()).unwrap();
+    assert!(plan.integer_steps().is_empty());
+    let ops: Vec<&str> = plan.fallbacks().iter().map(|(_, op)| op.as_str()).collect();
+    assert_eq!(ops, ["Conv"]);
+    assert_eq!(plan.run(&[feed]).unwrap().len(), 2);
+}
