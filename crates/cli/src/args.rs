@@ -37,6 +37,12 @@ pub enum Command {
     Zoo(ZooArgs),
     /// CPU features, the kernel tier each family uses, and with --bench GEMM throughput.
     Sysinfo(SysinfoArgs),
+    /// Sentence embeddings from a text encoder (tokenize, run, pool, L2-normalise).
+    Embed(EmbedArgs),
+    /// Quantize a model to INT8 and write it as a new ONNX file.
+    Quantize(QuantizeArgs),
+    /// Fidelity of one model against another: logits SQNR, top-1 agreement, cosine.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +203,133 @@ pub struct SysinfoArgs {
     pub millis: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoolingArg {
+    /// Mean over the real (unpadded) tokens.
+    Mean,
+    /// The first token ([CLS]).
+    Cls,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The ONNX text encoder (inputs input_ids, attention_mask, token_type_ids).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The Hugging Face tokenizer.json of the model.
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    /// How token vectors are pooled into one sentence vector.
+    #[arg(long, value_enum, default_value_t = PoolingArg::Mean)]
+    pub pooling: PoolingArg,
+    /// Truncate sentences to N tokens (default: the model's maximum positions).
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<usize>,
+    /// Read sentences from this file, one per line (blank lines are skipped).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Write the embeddings as a [sentences, hidden] f32 .npy file.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Sentences per model run.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Sentences to embed (added after those of --file).
+    pub sentences: Vec<String>,
+}
+
+/// Quantization approaches; static and quantization-aware training come later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Approach {
+    /// i8 weights ahead of time, u8 activations quantized on the fly at run time.
+    Dynamic,
+    /// i8 weights and u8 activations with ranges calibrated on data; writes an ONNX QDQ model.
+    Static,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// The FP32 ONNX model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// How to quantize.
+    #[arg(long, value_enum)]
+    pub approach: Approach,
+    /// Quantize activations per row (token) in lowbit's runtime; other runtimes use per-tensor.
+    #[arg(long)]
+    pub per_row: bool,
+    /// One weight scale per matrix instead of one per output channel.
+    #[arg(long)]
+    pub per_tensor_weights: bool,
+    /// Keep embedding tables (Gather of a constant matrix) in FP32 instead of i8 per row.
+    #[arg(long)]
+    pub fp32_embeddings: bool,
+    /// Keep MatMul/Gemm nodes whose name matches this glob (`*` wildcard) in FP32; repeatable.
+    #[arg(long = "keep-fp32", value_name = "PATTERN")]
+    pub keep_fp32: Vec<String>,
+    /// Where to write the quantized model (must differ from --model).
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub static_ptq: StaticQuantizeArgs,
+}
+
+/// The flags of `quantize --approach static`.
+#[derive(Debug, Args)]
+pub struct StaticQuantizeArgs {
+    /// Calibration data (same forms as eval's --data); required for --approach static.
+    #[arg(long, value_name = "SPEC", required_if_eq("approach", "static"))]
+    pub calib: Option<String>,
+    /// Calibrate on the first N samples only.
+    #[arg(long, value_name = "N")]
+    pub calib_limit: Option<usize>,
+    /// The starting QConfig: PyTorch's default_qconfig (per-tensor) or x86 qconfig.
+    #[arg(long, value_enum, default_value_t = PresetArg::X86)]
+    pub preset: PresetArg,
+    /// A TOML recipe laid over the preset ([activations], [weights], [[override]]).
+    #[arg(long, value_name = "R.toml")]
+    pub recipe: Option<PathBuf>,
+    /// Labelled data to compare the INT8 model with the FP32 one on.
+    #[arg(long, value_name = "SPEC")]
+    pub eval: Option<String>,
+    /// Evaluate only the first N samples of --eval.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PresetArg {
+    PerTensor,
+    X86,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference model (usually FP32).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The model compared with it (usually the quantized one).
+    #[arg(long)]
+    pub against: PathBuf,
+    /// The data: images:DIR, fashion-mnist:DIR[:split], npy:INPUTS.npy[:LABELS.npy], or a bare path.
+    #[arg(long)]
+    pub data: String,
+    /// Compare on the first N samples only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Also report the SQNR of every layer output both models compute under one name.
+    #[arg(long)]
+    pub per_layer: bool,
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
 /// Parses `NAME=VALUE`.
 fn parse_key_value<T>(text: &str) -> Result<(String, T), String>
 where
@@ -238,6 +371,60 @@ mod tests {
         assert!(parse_key_value::<usize>("s=x").unwrap_err().contains("bad value"));
         let (name, path) = parse_key_value::<PathBuf>("input=a=b.npy").unwrap();
         assert_eq!((name.as_str(), path.to_str().unwrap()), ("input", "a=b.npy"));
+    }
+
+    #[test]
+    fn quantize_and_embed_parse() {
+        let cli = Cli::try_parse_from([
+            "lowbit",
+            "quantize",
+            "--model",
+            "m.onnx",
+            "--approach",
+            "dynamic",
+            "--per-row",
+            "--keep-fp32",
+            "*a*",
+            "--keep-fp32",
+            "b",
+            "--output",
+            "q.onnx",
+        ])
+        .unwrap();
+        let Command::Quantize(q) = cli.command else {
+            panic!("not quantize")
+        };
+        assert!(q.per_row && !q.per_tensor_weights);
+        assert_eq!(q.keep_fp32, vec!["*a*", "b"]);
+        assert!(Cli::try_parse_from([
+            "lowbit",
+            "quantize",
+            "--model",
+            "m",
+            "--approach",
+            "static",
+            "--output",
+            "q"
+        ])
+        .is_err());
+        let cli = Cli::try_parse_from([
+            "lowbit",
+            "embed",
+            "--model",
+            "m",
+            "--tokenizer",
+            "t",
+            "hi",
+            "there",
+        ])
+        .unwrap();
+        let Command::Embed(e) = cli.command else {
+            panic!("not embed")
+        };
+        assert_eq!(
+            (e.sentences.len(), e.pooling, e.max_length),
+            (2, PoolingArg::Mean, None)
+        );
     }
 
     #[test]

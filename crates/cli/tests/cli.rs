@@ -18,7 +18,11 @@ fn lowbit_json(args: &[&str]) -> serde_json::Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = lowbit(&all);
-    assert!(out.status.success(), "lowbit {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lowbit {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
 }
 
@@ -49,12 +53,26 @@ fn s(path: &Path) -> &str {
 
 #[test]
 fn eval_efficientnet_on_imagenet_samples() {
-    let (Some(model), Some(photos)) = (asset("efficientnet-lite0/model.onnx"), asset("imagenet-samples")) else {
+    let (Some(model), Some(photos)) = (asset("efficientnet-lite0/model.onnx"), asset("imagenet-samples"))
+    else {
         return;
     };
     let report = lowbit_json(&[
-        "eval", "--model", s(&model), "--data", s(&photos), "--resize", "256", "--crop", "224", "--mean",
-        "127,127,127", "--std", "128,128,128", "--batch", "4",
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&photos),
+        "--resize",
+        "256",
+        "--crop",
+        "224",
+        "--mean",
+        "127,127,127",
+        "--std",
+        "128,128,128",
+        "--batch",
+        "4",
     ]);
     assert_eq!(report["n"], 20);
     assert_eq!(report["top1"], 0.9, "{report}");
@@ -63,22 +81,37 @@ fn eval_efficientnet_on_imagenet_samples() {
 
 #[test]
 fn run_efficientnet_writes_reference_logits() {
-    let Some(dir) = asset("efficientnet-lite0") else { return };
+    let Some(dir) = asset("efficientnet-lite0") else {
+        return;
+    };
     let out = scratch_dir("run-effnet");
     let input = format!("input={}", dir.join("inputs.npy").display());
-    let report = lowbit_json(&["run", "--model", s(&dir.join("model.onnx")), "--input", &input, "--output", s(&out)]);
+    let report = lowbit_json(&[
+        "run",
+        "--model",
+        s(&dir.join("model.onnx")),
+        "--input",
+        &input,
+        "--output",
+        s(&out),
+    ]);
     let file = report["outputs"][0]["file"].as_str().unwrap();
     let ours = read_npy(file).unwrap();
     let reference = read_npy(dir.join("logits.npy")).unwrap();
     assert_eq!(ours.shape(), reference.shape());
     let (max_abs, rel_l2) = max_abs_and_rel_l2(reference.as_slice().unwrap(), ours.as_slice().unwrap());
-    assert!(max_abs <= 1e-3 && rel_l2 <= 1e-5, "max abs {max_abs}, rel L2 {rel_l2}");
+    assert!(
+        max_abs <= 1e-3 && rel_l2 <= 1e-5,
+        "max abs {max_abs}, rel L2 {rel_l2}"
+    );
     std::fs::remove_dir_all(out).ok();
 }
 
 #[test]
 fn run_minilm_writes_reference_hidden_state() {
-    let Some(dir) = asset("all-minilm-l6-v2") else { return };
+    let Some(dir) = asset("all-minilm-l6-v2") else {
+        return;
+    };
     let out = scratch_dir("run-minilm");
     let inputs: Vec<String> = ["input_ids", "attention_mask", "token_type_ids"]
         .iter()
@@ -94,13 +127,18 @@ fn run_minilm_writes_reference_hidden_state() {
     let ours = read_npy(file).unwrap();
     let reference = read_npy(dir.join("last_hidden_state.npy")).unwrap();
     let (max_abs, rel_l2) = max_abs_and_rel_l2(reference.as_slice().unwrap(), ours.as_slice().unwrap());
-    assert!(max_abs <= 1e-3 && rel_l2 <= 1e-5, "max abs {max_abs}, rel L2 {rel_l2}");
+    assert!(
+        max_abs <= 1e-3 && rel_l2 <= 1e-5,
+        "max abs {max_abs}, rel L2 {rel_l2}"
+    );
     std::fs::remove_dir_all(out).ok();
 }
 
 #[test]
 fn inspect_reports_ops_and_params() {
-    let Some(model) = asset("efficientnet-lite0/model.onnx") else { return };
+    let Some(model) = asset("efficientnet-lite0/model.onnx") else {
+        return;
+    };
     let report = lowbit_json(&["inspect", s(&model), "--nodes"]);
     let ops = report["ops"].as_object().unwrap();
     for op in ["Conv", "Clip", "Add", "GlobalAveragePool", "Gemm"] {
@@ -108,19 +146,45 @@ fn inspect_reports_ops_and_params() {
     }
     let params = report["params"].as_u64().unwrap();
     assert!((4_600_000..4_700_000).contains(&params), "params {params}");
-    assert_eq!(report["nodes"].as_array().unwrap().len() as u64, report["node_count"].as_u64().unwrap());
+    assert_eq!(
+        report["nodes"].as_array().unwrap().len() as u64,
+        report["node_count"].as_u64().unwrap()
+    );
 }
 
 #[test]
 fn zoo_model_benches_with_symbolic_batch() {
     let dir = scratch_dir("zoo");
     let model = dir.join("mv2.onnx");
-    let made = lowbit_json(&["zoo", "--arch", "mobilenet-v2", "--width-mult", "0.5", "--input-size", "96", "--output", s(&model)]);
+    let made = lowbit_json(&[
+        "zoo",
+        "--arch",
+        "mobilenet-v2",
+        "--width-mult",
+        "0.5",
+        "--input-size",
+        "96",
+        "--output",
+        s(&model),
+    ]);
     assert!(made["params"].as_u64().unwrap() > 1_000_000);
-    let report = lowbit_json(&["bench", "--model", s(&model), "--batch", "2", "--iters", "3", "--warmup", "1"]);
+    let report = lowbit_json(&[
+        "bench",
+        "--model",
+        s(&model),
+        "--batch",
+        "2",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+    ]);
     assert_eq!(report["batch"], 2);
     assert_eq!(report["threads"], 1);
-    let (p50, p90) = (report["p50_ms"].as_f64().unwrap(), report["p90_ms"].as_f64().unwrap());
+    let (p50, p90) = (
+        report["p50_ms"].as_f64().unwrap(),
+        report["p90_ms"].as_f64().unwrap(),
+    );
     assert!(p50 > 0.0 && p90 >= p50, "{report}");
     assert!(report["throughput"].as_f64().unwrap() > 0.0);
     std::fs::remove_dir_all(dir).ok();
@@ -128,7 +192,9 @@ fn zoo_model_benches_with_symbolic_batch() {
 
 #[test]
 fn bench_asks_for_unset_symbolic_dims() {
-    let Some(model) = asset("all-minilm-l6-v2/model.onnx") else { return };
+    let Some(model) = asset("all-minilm-l6-v2/model.onnx") else {
+        return;
+    };
     let out = lowbit(&["bench", "--model", s(&model), "--iters", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -137,7 +203,9 @@ fn bench_asks_for_unset_symbolic_dims() {
 
 #[test]
 fn truncated_model_error_names_the_file() {
-    let Some(model) = asset("efficientnet-lite0/model.onnx") else { return };
+    let Some(model) = asset("efficientnet-lite0/model.onnx") else {
+        return;
+    };
     let dir = scratch_dir("truncated");
     let bad = dir.join("truncated.onnx");
     let bytes = std::fs::read(&model).unwrap();
@@ -145,7 +213,10 @@ fn truncated_model_error_names_the_file() {
     let out = lowbit(&["inspect", s(&bad)]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error: ") && stderr.contains("truncated.onnx"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("truncated.onnx"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -199,11 +270,21 @@ fn usage_errors_exit_with_2() {
 
 #[test]
 fn run_rejects_missing_and_unknown_inputs() {
-    let Some(model) = asset("efficientnet-lite0/model.onnx") else { return };
+    let Some(model) = asset("efficientnet-lite0/model.onnx") else {
+        return;
+    };
     let dir = scratch_dir("run-inputs");
     let missing = lowbit(&["run", "--model", s(&model), "--output", s(&dir)]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("missing --input input=FILE.npy"));
-    let unknown = lowbit(&["run", "--model", s(&model), "--input", "pixels=x.npy", "--output", s(&dir)]);
+    let unknown = lowbit(&[
+        "run",
+        "--model",
+        s(&model),
+        "--input",
+        "pixels=x.npy",
+        "--output",
+        s(&dir),
+    ]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no input 'pixels'"));
     std::fs::remove_dir_all(dir).ok();
 }

@@ -84,7 +84,10 @@ pub fn measure_f32_gemm_gflops(n: usize, min_time: Duration) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect();
     let b = a.clone();
     let mut c = vec![0f32; n * n];
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a 1-thread pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a 1-thread pool");
     pool.install(|| {
         let ld = n as isize;
         let mut call = || lowbit_kernels::f32::gemm(n, n, n, 1.0, &a, ld, 1, &b, ld, 1, 0.0, &mut c, ld, 1);

@@ -38,7 +38,10 @@ fn onnx_node_tests_pass_for_supported_ops() {
         "MatMulInteger",
         "DynamicQuantizeLinear",
     ] {
-        let tally = report.ops.get(op).unwrap_or_else(|| panic!("no {op} tests found"));
+        let tally = report
+            .ops
+            .get(op)
+            .unwrap_or_else(|| panic!("no {op} tests found"));
         assert!(tally.passed > 0 && tally.unsupported == 0, "{op}: {tally:?}");
     }
     assert!(report.passed >= 400, "only {} tests passed", report.passed);

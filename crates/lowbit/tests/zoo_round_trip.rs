@@ -27,7 +27,9 @@ fn assert_round_trip(graph: lowbit::graph::Graph, name: &str) -> std::path::Path
 /// Loads and runs `model` in ONNX Runtime through the onnx crate's checker script.
 /// Skips (or, with LOWBIT_REQUIRE_ASSETS=1, fails) when python3 lacks onnxruntime.
 fn check_loads_in_onnxruntime(model: &std::path::Path) {
-    let probe = Command::new("python3").args(["-c", "import onnxruntime"]).output();
+    let probe = Command::new("python3")
+        .args(["-c", "import onnxruntime"])
+        .output();
     if !probe.is_ok_and(|o| o.status.success()) {
         let reason = "python3 with onnxruntime not found (pip install onnxruntime)";
         if std::env::var("LOWBIT_REQUIRE_ASSETS").as_deref() == Ok("1") {

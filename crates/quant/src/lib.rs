@@ -19,6 +19,7 @@ mod error;
 pub mod histogram;
 pub mod observer;
 pub mod qparams;
+pub mod static_ptq;
 
 pub use error::{QuantError, Result};
 pub use histogram::RangeHistogram;

@@ -25,16 +25,12 @@ pub fn run(args: BenchArgs, json: bool) -> anyhow::Result<()> {
     let batch = if args.inputs.is_empty() {
         args.batch
     } else {
-        inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1)
+        inputs
+            .first()
+            .and_then(|t| t.shape().first().copied())
+            .unwrap_or(1)
     };
-    let report = bench(
-        &model.plan,
-        &inputs,
-        batch,
-        args.threads,
-        args.warmup,
-        args.iters,
-    )?;
+    let report = bench(&model.plan, &inputs, batch, args.threads, args.warmup, args.iters)?;
     if json {
         return print_json(&report);
     }

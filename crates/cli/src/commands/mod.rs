@@ -2,10 +2,14 @@
 //! `lowbit` facade, and prints a table or JSON.
 
 mod bench;
+mod compare;
 mod conformance;
 mod demo;
+mod embed;
 mod eval;
 mod inspect;
+mod quantize;
+mod quantize_static;
 mod run;
 mod sysinfo;
 mod zoo;
@@ -29,6 +33,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, cli.json),
         Command::Zoo(args) => zoo::run(args, cli.json),
         Command::Sysinfo(args) => sysinfo::run(args, cli.json),
+        Command::Embed(args) => embed::run(args, cli.json),
+        Command::Quantize(args) => quantize::run(args, cli.json),
+        Command::Compare(args) => compare::run(args, cli.json),
     }
 }
 

@@ -30,7 +30,8 @@ pub fn run(args: SysinfoArgs, json: bool) -> anyhow::Result<()> {
         let time = Duration::from_millis(args.millis);
         let mut per_tier = BTreeMap::new();
         for tier in int8::available_tiers() {
-            let measured = int8::bench::measure_gemm_gops(tier, (PROBE_SIZE, PROBE_SIZE, PROBE_SIZE), 1, time)?;
+            let measured =
+                int8::bench::measure_gemm_gops(tier, (PROBE_SIZE, PROBE_SIZE, PROBE_SIZE), 1, time)?;
             per_tier.insert(tier.name(), measured.wall_gops);
         }
         gemm_u8s8_gops = Some(per_tier);
@@ -58,7 +59,10 @@ pub fn run(args: SysinfoArgs, json: bool) -> anyhow::Result<()> {
         println!();
         let mut t = Table::new(["gemm 1024³, 1 thread", "throughput"]);
         for tier in int8::available_tiers() {
-            t.row([format!("u8s8 {}", tier.name()), format!("{:.0} GOPS", int8[tier.name()])]);
+            t.row([
+                format!("u8s8 {}", tier.name()),
+                format!("{:.0} GOPS", int8[tier.name()]),
+            ]);
         }
         t.row(["f32".to_string(), format!("{f32:.0} GFLOP/s")]);
         t.print();

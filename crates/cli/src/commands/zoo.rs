@@ -1,6 +1,8 @@
 //! `lowbit zoo`: build a reference model with fresh (seeded) weights and save it as ONNX.
 
-use lowbit::zoo::{learnable_parameter_count, mobilenet_v2, resnet18, resnet50, MobileNetV2Config, ResNetConfig};
+use lowbit::zoo::{
+    learnable_parameter_count, mobilenet_v2, resnet18, resnet50, MobileNetV2Config, ResNetConfig,
+};
 
 use crate::args::{Arch, ZooArgs};
 use crate::output::print_json;
@@ -41,6 +43,9 @@ pub fn run(args: ZooArgs, json: bool) -> anyhow::Result<()> {
             "bytes": bytes,
         }));
     }
-    println!("wrote {} ({params} parameters, {bytes} bytes)", args.output.display());
+    println!(
+        "wrote {} ({params} parameters, {bytes} bytes)",
+        args.output.display()
+    );
     Ok(())
 }

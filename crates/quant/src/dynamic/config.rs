@@ -47,13 +47,26 @@ impl ActivationGranularity {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamicConfig {
     pub weights: WeightGranularity,
     pub activations: ActivationGranularity,
+    /// Also store embedding tables (Gather of a constant f32 matrix) as i8, per row.
+    pub quantize_embeddings: bool,
     /// Glob patterns (`*` matches any run of characters) over node names; a matching
     /// MatMul/Gemm stays in FP32.
     pub keep_fp32: Vec<String>,
+}
+
+impl Default for DynamicConfig {
+    fn default() -> Self {
+        DynamicConfig {
+            weights: WeightGranularity::default(),
+            activations: ActivationGranularity::default(),
+            quantize_embeddings: true,
+            keep_fp32: Vec::new(),
+        }
+    }
 }
 
 impl DynamicConfig {

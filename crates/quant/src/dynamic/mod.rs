@@ -21,12 +21,16 @@
 //!   the same activation (Q, K and V projections): the runtime fuses each chain
 //!   `DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add]` into one step, which
 //!   needs single-consumer intermediates.
+//! - Embedding tables (Gather of a constant f32 matrix) become i8 with one scale per
+//!   row, dequantized after the lookup with standard ops (see `embedding.rs`); for text
+//!   encoders they hold most of the weights. [`DynamicConfig::quantize_embeddings`].
 //! - Per-row activation quantization ([`ActivationGranularity::PerRow`]) has no standard
 //!   ONNX form. The graph keeps the per-tensor ops and records the choice in the
 //!   metadata key [`METADATA_KEY`] ([`DynamicRecord`]); lowbit's runtime honours it, while
 //!   other runtimes execute the same file with per-tensor activation ranges.
 
 mod config;
+mod embedding;
 mod error;
 mod ops_of;
 mod pattern;

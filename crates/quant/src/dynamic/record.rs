@@ -35,7 +35,13 @@ impl DynamicRecord {
             message,
         };
         let value: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-        let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+        let field = |name: &str| {
+            value
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let activations = ActivationGranularity::from_name(&field("activations"))
             .ok_or_else(|| bad(format!("unknown activations '{}'", field("activations"))))?;
         let weights = match field("weights").as_str() {

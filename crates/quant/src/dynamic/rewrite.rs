@@ -7,6 +7,7 @@ use lowbit_graph::ops::{Cast, Gemm};
 use lowbit_graph::{Dim, Fact, Graph, Node, Op, ValueId};
 use lowbit_tensor::{DType, Tensor};
 
+use super::embedding::{emit_embedding, is_embedding};
 use super::ops_of::{add_node, binary};
 use super::{quantize_weights, DynamicConfig, DynamicError, DynamicRecord, METADATA_KEY};
 
@@ -16,6 +17,8 @@ pub struct DynamicQuantized {
     pub graph: Graph,
     /// Names of the quantized MatMul/Gemm nodes (their MatMulInteger keeps the name).
     pub quantized: Vec<String>,
+    /// Names of the Gather nodes whose embedding table became i8.
+    pub embeddings: Vec<String>,
     /// Names of candidates left in FP32 because a `keep_fp32` pattern matched them.
     pub kept_fp32: Vec<String>,
 }
@@ -37,6 +40,7 @@ pub fn quantize_dynamic(graph: &Graph, config: &DynamicConfig) -> Result<Dynamic
     graph.sort()?;
     let mut quantized = Vec::new();
     let mut kept_fp32 = Vec::new();
+    let mut embeddings = Vec::new();
     let mut nodes = Vec::with_capacity(graph.nodes.len());
     for node in std::mem::take(&mut graph.nodes) {
         match candidate(&graph, &node) {
@@ -47,6 +51,15 @@ pub fn quantize_dynamic(graph: &Graph, config: &DynamicConfig) -> Result<Dynamic
             Some(c) => {
                 emit(&mut graph, &mut nodes, &node, c, config)?;
                 quantized.push(node.name);
+            }
+            None if config.quantize_embeddings && is_embedding(&graph, &node) => {
+                if config.keeps_fp32(&node.name) {
+                    kept_fp32.push(node.name.clone());
+                    nodes.push(node);
+                } else {
+                    emit_embedding(&mut graph, &mut nodes, &node)?;
+                    embeddings.push(node.name);
+                }
             }
             None => nodes.push(node),
         }
@@ -69,6 +82,7 @@ pub fn quantize_dynamic(graph: &Graph, config: &DynamicConfig) -> Result<Dynamic
     Ok(DynamicQuantized {
         graph,
         quantized,
+        embeddings,
         kept_fp32,
     })
 }
@@ -113,7 +127,11 @@ fn gemm_candidate(graph: &Graph, node: &Node, attrs: &Gemm, x: ValueId, out: Val
     let weights: Vec<f32> = (0..k * n)
         .map(|i| {
             let (kk, j) = (i / n, i % n);
-            let v = if attrs.trans_b { values[j * k + kk] } else { values[i] };
+            let v = if attrs.trans_b {
+                values[j * k + kk]
+            } else {
+                values[i]
+            };
             v * attrs.alpha
         })
         .collect();
@@ -158,11 +176,22 @@ fn emit(
     let x_q = graph.add_value_unique(&format!("{name}/x_quantized"), with_dtype(&x_fact, DType::U8));
     let x_scale = graph.add_value_unique(&format!("{name}/x_scale"), Fact::known(DType::F32, &[]));
     let x_zp = graph.add_value_unique(&format!("{name}/x_zero_point"), Fact::known(DType::U8, &[]));
-    let w_q = add_const(graph, &format!("{name}/w_quantized"), Tensor::new(vec![c.k, c.n], q.values)?);
+    let w_q = add_const(
+        graph,
+        &format!("{name}/w_quantized"),
+        Tensor::new(vec![c.k, c.n], q.values)?,
+    );
     let scale_shape: Vec<usize> = if q.scales.len() == 1 { vec![] } else { vec![c.n] };
-    let w_scale = add_const(graph, &format!("{name}/w_scale"), Tensor::new(scale_shape.clone(), q.scales)?);
+    let w_scale = add_const(
+        graph,
+        &format!("{name}/w_scale"),
+        Tensor::new(scale_shape.clone(), q.scales)?,
+    );
     let acc = graph.add_value_unique(&format!("{name}/accumulator"), with_dtype(&out_fact, DType::I32));
-    let acc_f32 = graph.add_value_unique(&format!("{name}/accumulator_f32"), with_dtype(&out_fact, DType::F32));
+    let acc_f32 = graph.add_value_unique(
+        &format!("{name}/accumulator_f32"),
+        with_dtype(&out_fact, DType::F32),
+    );
     let scale_fact = Fact::new(DType::F32, scale_shape.iter().map(|&d| Dim::Known(d)));
     let scale = graph.add_value_unique(&format!("{name}/scale"), scale_fact);
     nodes.push(add_node(
@@ -171,8 +200,19 @@ fn emit(
         vec![c.x],
         vec![x_q, x_scale, x_zp],
     ));
-    nodes.push(binary(format!("{name}/ScaleProduct"), lowbit_graph::ops::BinaryOp::Mul, x_scale, w_scale, scale));
-    nodes.push(add_node(name.clone(), Op::MatMulInteger, vec![x_q, w_q, x_zp], vec![acc]));
+    nodes.push(binary(
+        format!("{name}/ScaleProduct"),
+        lowbit_graph::ops::BinaryOp::Mul,
+        x_scale,
+        w_scale,
+        scale,
+    ));
+    nodes.push(add_node(
+        name.clone(),
+        Op::MatMulInteger,
+        vec![x_q, w_q, x_zp],
+        vec![acc],
+    ));
     nodes.push(add_node(
         format!("{name}/Cast"),
         Op::Cast(Cast { to: DType::F32 }),
@@ -194,7 +234,7 @@ fn emit(
 }
 
 /// Adds an initializer under a fresh name based on `base`.
-fn add_const(graph: &mut Graph, base: &str, tensor: Tensor) -> ValueId {
+pub(super) fn add_const(graph: &mut Graph, base: &str, tensor: Tensor) -> ValueId {
     let id = graph.add_value_unique(base, Fact::known(tensor.dtype(), tensor.shape()));
     graph.initializers.insert(id, Arc::new(tensor));
     id

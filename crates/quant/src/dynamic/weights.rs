@@ -16,7 +16,12 @@ pub struct QuantizedWeights {
 
 /// Quantizes the row-major K×N matrix `w`. A column (or matrix) of zeros gets scale 1,
 /// so every scale can divide. `None` when some weight is not finite.
-pub fn quantize_weights(w: &[f32], k: usize, n: usize, granularity: WeightGranularity) -> Option<QuantizedWeights> {
+pub fn quantize_weights(
+    w: &[f32],
+    k: usize,
+    n: usize,
+    granularity: WeightGranularity,
+) -> Option<QuantizedWeights> {
     debug_assert_eq!(w.len(), k * n);
     if w.iter().any(|v| !v.is_finite()) {
         return None;
@@ -38,7 +43,11 @@ pub fn quantize_weights(w: &[f32], k: usize, n: usize, granularity: WeightGranul
         .iter()
         .enumerate()
         .map(|(i, &v)| {
-            let scale = if scales.len() == 1 { scales[0] } else { scales[i % n] };
+            let scale = if scales.len() == 1 {
+                scales[0]
+            } else {
+                scales[i % n]
+            };
             (v / scale).round_ties_even().clamp(-127.0, 127.0) as i8
         })
         .collect();
@@ -69,11 +78,17 @@ mod tests {
     #[test]
     fn dequantized_error_is_at_most_half_a_step() {
         let (k, n) = (13, 7);
-        let w: Vec<f32> = (0..k * n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0)
+            .collect();
         for g in [WeightGranularity::PerChannel, WeightGranularity::PerTensor] {
             let q = quantize_weights(&w, k, n, g).unwrap();
             for (i, (&v, &qv)) in w.iter().zip(&q.values).enumerate() {
-                let s = if q.scales.len() == 1 { q.scales[0] } else { q.scales[i % n] };
+                let s = if q.scales.len() == 1 {
+                    q.scales[0]
+                } else {
+                    q.scales[i % n]
+                };
                 assert!((v - f32::from(qv) * s).abs() <= s * 0.5 + 1e-6, "{g:?} at {i}");
             }
         }

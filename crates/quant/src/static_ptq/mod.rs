@@ -1,0 +1,42 @@
+//! Post-training static quantization, in PyTorch's `torch.ao.quantization` verbs:
+//! fuse → qconfig → [`prepare`] → [`Prepared::calibrate`] → [`Prepared::convert`].
+//!
+//! The result is an ONNX QDQ graph (ONNX Runtime's convention): every activation
+//! quantization point becomes `QuantizeLinear → DequantizeLinear` (u8), weights are i8
+//! initializers read through a `DequantizeLinear`, and biases are i32 initializers with
+//! scale `x_scale * w_scale[c]`. Any ONNX runtime loads it; lowbit's reference
+//! evaluators run it as simulated quantization.
+//!
+//! Design choices:
+//! - Fusion is grouping, not rewriting: BatchNorm is folded into its Conv, then a
+//!   Conv/Gemm/MatMul/Add followed by its only consumer Relu or Clip forms one group whose
+//!   single quantization point is the activation's output ([`fuse`]).
+//! - Activation quantization points are the inputs of ops with an integer kernel plan and
+//!   the outputs of their groups. Ops without one stay FP32 between a DequantizeLinear
+//!   and the next QuantizeLinear, and are listed as warnings.
+//! - Calibration runs an unoptimised plan (every value of the fused graph is observed)
+//!   in batches; observers keep bounded state, so memory does not grow with the data.
+//! - Empirical bias correction (Nagel et al. 2019) runs in the same calibration pass: a
+//!   shadow copy of each conv/linear with quantize-dequantized weights reads the same FP32
+//!   input, and the per-channel mean of `y_fp32 − y_shadow` is folded into the bias.
+//! - Dequantized values keep the FP32 value names, so the two models can be compared
+//!   layer by layer.
+
+mod bias;
+mod calibrate;
+mod convert;
+mod error;
+mod fuse;
+mod points;
+mod prepare;
+mod qconfig;
+mod recipe;
+mod weights;
+
+pub use calibrate::Calibration;
+pub use convert::{ChosenRange, Quantized, QUANTIZATION_METADATA_KEY};
+pub use error::PtqError;
+pub use fuse::{fuse, FusedGroup};
+pub use prepare::{prepare, Prepared};
+pub use qconfig::{ActivationQConfig, ObserverKind, Override, Preset, QConfig, WeightQConfig};
+pub use recipe::parse_recipe;

@@ -1,0 +1,129 @@
+//! Where activations are quantized: the inputs of ops with an integer kernel plan and
+//! the outputs of their fused groups.
+
+use std::collections::BTreeMap;
+
+use lowbit_graph::ops::{BinaryOp, UnaryOp};
+use lowbit_graph::{Graph, NodeId, Op, ValueId};
+use lowbit_tensor::DType;
+
+use super::fuse::FusedGroup;
+use super::qconfig::{ObserverKind, QConfig};
+
+/// One activation quantization point: a value and the observer that calibrates it.
+#[derive(Debug, Clone)]
+pub(crate) struct QuantPoint {
+    pub value: ValueId,
+    /// The node that computes the value; `None` for a graph input.
+    pub producer: Option<String>,
+    pub observer: ObserverKind,
+}
+
+/// The quantization plan of a fused graph.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layout {
+    /// Ordered by value id, one per value.
+    pub points: Vec<QuantPoint>,
+    /// Nodes that run with integer inputs (their group's activation included).
+    pub quantized: Vec<bool>,
+    /// Nodes left in FP32 because no integer kernel plan exists for their op.
+    pub warnings: Vec<String>,
+}
+
+/// Ops that an integer runtime can execute on quantized inputs.
+pub(crate) fn has_integer_plan(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(_)
+            | Op::Gemm(_)
+            | Op::MatMul
+            | Op::Binary(BinaryOp::Add)
+            | Op::MaxPool(_)
+            | Op::AveragePool(_)
+            | Op::GlobalAveragePool
+            | Op::GlobalMaxPool
+            | Op::Concat { .. }
+            | Op::Reshape { .. }
+            | Op::Flatten { .. }
+            | Op::Clip
+            | Op::Unary(UnaryOp::Relu)
+    )
+}
+
+/// Input positions that carry activations (the rest are weights, bounds or shapes).
+fn data_inputs(op: &Op, count: usize) -> std::ops::Range<usize> {
+    match op {
+        Op::Gemm(_) | Op::MatMul | Op::Binary(_) => 0..2.min(count),
+        Op::Concat { .. } => 0..count,
+        _ => 0..1.min(count),
+    }
+}
+
+pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) -> Layout {
+    let name_op = |n: NodeId| (graph.nodes[n].name.as_str(), graph.nodes[n].op.name());
+    let quantized: Vec<bool> = (0..graph.nodes.len())
+        .map(|n| {
+            let (name, op) = name_op(n);
+            has_integer_plan(&graph.nodes[n].op) && !qconfig.is_fp32(name, op)
+        })
+        .collect();
+    // A group whose activation stays FP32 is no group: the anchor's output is quantized.
+    let mut fused_activation = vec![false; graph.nodes.len()];
+    for g in groups {
+        if let Some(a) = g.activation {
+            fused_activation[a] = quantized[g.anchor] && quantized[a];
+        }
+    }
+    let mut points: BTreeMap<ValueId, QuantPoint> = BTreeMap::new();
+    let mut add = |value: ValueId| {
+        points.entry(value).or_insert_with(|| {
+            let producer = graph.producer(value);
+            let observer = match producer {
+                Some(p) => qconfig.observer_for(name_op(p).0, name_op(p).1),
+                None => qconfig.activations.observer,
+            };
+            QuantPoint {
+                value,
+                producer: producer.map(|p| graph.nodes[p].name.clone()),
+                observer,
+            }
+        });
+    };
+    let mut warnings = Vec::new();
+    for (n, node) in graph.nodes.iter().enumerate() {
+        if !quantized[n] {
+            if !has_integer_plan(&node.op) {
+                warnings.push(format!(
+                    "node '{}' ({}) has no integer kernel plan: it stays FP32",
+                    node.name,
+                    node.op.name()
+                ));
+            }
+            continue;
+        }
+        let is_f32 = |v: ValueId| graph.value(v).fact.dtype.is_none_or(|d| d == DType::F32);
+        if !fused_activation[n] {
+            for i in data_inputs(&node.op, node.inputs.len()) {
+                if let Some(v) = node
+                    .input(i)
+                    .filter(|&v| graph.initializer(v).is_none() && is_f32(v))
+                {
+                    add(v);
+                }
+            }
+        }
+        let fused_anchor = groups
+            .iter()
+            .any(|g| g.anchor == n && g.activation.is_some_and(|a| fused_activation[a]));
+        if !fused_anchor {
+            if let Some(&out) = node.outputs.first().filter(|&&o| is_f32(o)) {
+                add(out);
+            }
+        }
+    }
+    Layout {
+        points: points.into_values().collect(),
+        quantized,
+        warnings,
+    }
+}
