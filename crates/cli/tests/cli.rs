@@ -288,3 +288,39 @@ fn run_rejects_missing_and_unknown_inputs() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no input 'pixels'"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn inspect_lists_integer_steps_of_a_quantized_model() {
+    let Some(dir) = asset("efficientnet-lite0") else {
+        return;
+    };
+    let out = scratch_dir("inspect-q");
+    let quantized = out.join("q.onnx");
+    let calib = format!("npy:{}", dir.join("inputs.npy").display());
+    lowbit_json(&[
+        "quantize",
+        "--model",
+        s(&dir.join("model.onnx")),
+        "--approach",
+        "static",
+        "--calib",
+        &calib,
+        "--calib-limit",
+        "2",
+        "--output",
+        s(&quantized),
+    ]);
+    let report = lowbit_json(&["inspect", s(&quantized)]);
+    let steps = report["integer_steps"].as_array().unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["op"].as_str().unwrap_or("").contains("Conv")),
+        "{steps:?}"
+    );
+    assert!(
+        report["fp32_fallbacks"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    std::fs::remove_dir_all(out).ok();
+}

@@ -1,6 +1,7 @@
 //! `lowbit inspect`: what a model is made of.
 
 use anyhow::Context;
+use lowbit::runtime::{Plan, PlanOptions};
 use lowbit::summary::GraphSummary;
 use serde::Serialize;
 
@@ -13,6 +14,26 @@ struct InspectReport {
     file_bytes: u64,
     #[serde(flatten)]
     graph: GraphSummary,
+    /// Quantized-graph nodes that run in FP32 between Dequantize and Quantize.
+    fp32_fallbacks: Vec<NodeOp>,
+    /// Steps the runtime executes with integer kernels.
+    integer_steps: Vec<NodeOp>,
+}
+
+#[derive(Serialize)]
+struct NodeOp {
+    node: String,
+    op: String,
+}
+
+fn node_ops(pairs: &[(String, String)]) -> Vec<NodeOp> {
+    pairs
+        .iter()
+        .map(|(node, op)| NodeOp {
+            node: node.clone(),
+            op: op.clone(),
+        })
+        .collect()
 }
 
 pub fn run(args: InspectArgs, json: bool) -> anyhow::Result<()> {
@@ -21,6 +42,8 @@ pub fn run(args: InspectArgs, json: bool) -> anyhow::Result<()> {
         .with_context(|| format!("{}", args.model.display()))?
         .len();
     let mut summary = GraphSummary::of(&graph);
+    // Compiling the plan tells which quantized patterns run on integer kernels.
+    let plan = Plan::new(graph.clone(), &PlanOptions::default())?;
     if !args.nodes {
         summary.nodes.clear();
     }
@@ -28,6 +51,8 @@ pub fn run(args: InspectArgs, json: bool) -> anyhow::Result<()> {
         file: args.model.display().to_string(),
         file_bytes,
         graph: summary,
+        fp32_fallbacks: node_ops(plan.fallbacks()),
+        integer_steps: node_ops(&plan.integer_steps()),
     };
     if json {
         return print_json(&report);
@@ -59,6 +84,15 @@ pub fn run(args: InspectArgs, json: bool) -> anyhow::Result<()> {
             meta.row([k.as_str(), v.as_str()]);
         }
         meta.print();
+    }
+    if !report.integer_steps.is_empty() {
+        println!("\n{} steps run on integer kernels", report.integer_steps.len());
+    }
+    for f in &report.fp32_fallbacks {
+        println!(
+            "warning: node '{}' ({}) has no integer kernel and runs in FP32",
+            f.node, f.op
+        );
     }
     if args.nodes {
         println!();
