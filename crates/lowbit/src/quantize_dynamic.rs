@@ -1,7 +1,7 @@
 //! Dynamic quantization of an ONNX file: load, rewrite with
 //! [`lowbit_quant::dynamic::quantize_dynamic`], write atomically to a different path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lowbit_quant::dynamic::{quantize_dynamic, DynamicConfig};
 use serde::Serialize;
@@ -30,13 +30,7 @@ pub fn quantize_dynamic_file(input: &Path, output: &Path, config: &DynamicConfig
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let input_real = input.canonicalize().map_err(|e| file_error(input, e))?;
-    if canonical_target(output)? == input_real {
-        return Err(Error::Invalid(format!(
-            "the output {} is the input model: choose another path",
-            output.display()
-        )));
-    }
+    crate::quantize_static::check_distinct_output(input, output)?;
     let graph = lowbit_onnx::load(input)?;
     let result = quantize_dynamic(&graph, config).map_err(|e| Error::File {
         path: input.to_path_buf(),
@@ -55,24 +49,4 @@ pub fn quantize_dynamic_file(input: &Path, output: &Path, config: &DynamicConfig
         quantized_embeddings: result.embeddings.len(),
         kept_fp32: result.kept_fp32,
     })
-}
-
-/// The canonical path `output` will have: itself when it exists, else its canonical
-/// parent joined with its file name (so `dir/../model.onnx` still matches the input).
-fn canonical_target(output: &Path) -> Result<PathBuf> {
-    if let Ok(real) = output.canonicalize() {
-        return Ok(real);
-    }
-    let name = output
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("the output {} names no file", output.display())))?;
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let parent = parent.canonicalize().map_err(|e| Error::File {
-        path: parent.clone(),
-        message: format!("the output's folder: {e}"),
-    })?;
-    Ok(parent.join(name))
 }
