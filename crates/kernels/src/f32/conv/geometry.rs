@@ -31,7 +31,7 @@ impl ConvGeometry {
         (out(h, 0), out(w, 1))
     }
 
-    pub(super) fn validate(&self) -> Result<(), KernelError> {
+    pub(crate) fn validate(&self) -> Result<(), KernelError> {
         let fail = |why: String| Err(KernelError::InvalidGeometry(why));
         if self.group == 0 || self.in_channels == 0 || self.out_channels == 0 {
             return fail(format!("zero channels or group in {self:?}"));
@@ -57,11 +57,11 @@ impl ConvGeometry {
         self.out_channels / self.group
     }
 
-    pub(super) fn weight_len(&self) -> usize {
+    pub(crate) fn weight_len(&self) -> usize {
         self.out_channels * self.in_per_group() * self.kernel[0] * self.kernel[1]
     }
 
-    pub(super) fn is_depthwise(&self) -> bool {
+    pub(crate) fn is_depthwise(&self) -> bool {
         self.group > 1 && self.group == self.in_channels && self.group == self.out_channels
     }
 

@@ -65,7 +65,7 @@ impl QConv2d {
     pub fn new(tier: Tier, geometry: ConvGeometry, p: &QConvParams<'_>) -> Result<QConv2d> {
         geometry::validate(&geometry)?;
         let cout = geometry.out_channels;
-        check_len("conv weights", geometry::weight_len(&geometry), p.weights.len())?;
+        check_len("conv weights", geometry.weight_len(), p.weights.len())?;
         let weight_zero_points = expand(p.weight_zero_points, cout, "weight zero points")?;
         if let Some(z) = weight_zero_points.iter().find(|z| !(-128..=127).contains(*z)) {
             return Err(invalid(
@@ -86,7 +86,7 @@ impl QConv2d {
         };
         validate_range(OP, p.output_range, p.output_zero_point, p.output_type)?;
         let zx = i32::from(p.input_zero_point);
-        let (algorithm, bias) = if geometry::is_depthwise(&geometry) {
+        let (algorithm, bias) = if geometry.is_depthwise() {
             let dw = depthwise::Depthwise::new(tier, &geometry, p.weights, &weight_zero_points)?;
             let folded = dw.fold_input_zero_point(&bias, zx);
             (Algorithm::Depthwise(dw), folded)
