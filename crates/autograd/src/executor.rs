@@ -2,7 +2,7 @@
 //! record on a [`Tape`], then walks the tape backward from seed gradients.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lowbit_graph::{Graph, Op, ValueId};
 use lowbit_tensor::{DType, Tensor};
@@ -19,6 +19,17 @@ pub enum Mode {
     Eval,
 }
 
+/// Sees the float tensor of every value before its readers do, in each forward pass, and
+/// decides how it is fake-quantized: QAT's observers (PyTorch's `FakeQuantize` observes a
+/// tensor, then quantizes it with the updated parameters, in the same call).
+///
+/// Called for graph inputs, initializers and node outputs; a value the observer does not
+/// watch returns `Ok(None)`. A returned quantizer takes precedence over one set with
+/// [`TrainingExecutor::set_fake_quant`] for that pass.
+pub trait FakeQuantObserver: Send {
+    fn observe(&mut self, value: ValueId, tensor: &Tensor, mode: Mode) -> Result<Option<FakeQuantize>>;
+}
+
 /// Holds a graph and its mutable state (parameters and BatchNorm buffers, initialised from
 /// the graph's initializers) across training steps.
 pub struct TrainingExecutor {
@@ -29,6 +40,8 @@ pub struct TrainingExecutor {
     requires_grad: BTreeSet<ValueId>,
     /// Fake-quantize sites: readers of these values see them quantized-dequantized.
     fake_quant: BTreeMap<ValueId, FakeQuantize>,
+    /// Behind a mutex because the forward pass reads `self` while the observer updates.
+    fake_quant_observer: Option<Mutex<Box<dyn FakeQuantObserver>>>,
     seed: u64,
     steps: u64,
 }
@@ -64,6 +77,7 @@ impl TrainingExecutor {
             state,
             requires_grad,
             fake_quant: BTreeMap::new(),
+            fake_quant_observer: None,
             seed,
             steps: 0,
         })
@@ -93,16 +107,35 @@ impl TrainingExecutor {
         };
     }
 
+    /// Installs (or, with `None`, removes) the observer that decides each pass how values
+    /// are fake-quantized.
+    pub fn set_fake_quant_observer(&mut self, observer: Option<Box<dyn FakeQuantObserver>>) {
+        self.fake_quant_observer = observer.map(Mutex::new);
+    }
+
+    /// The quantizer the observer picks for `id` after seeing `tensor`, if any.
+    fn observed_quantizer(&self, id: ValueId, tensor: &Tensor, mode: Mode) -> Result<Option<FakeQuantize>> {
+        let Some(observer) = &self.fake_quant_observer else {
+            return Ok(None);
+        };
+        let mut observer = observer
+            .lock()
+            .map_err(|_| AutogradError::Invalid("the fake-quantize observer panicked earlier".into()))?;
+        observer.observe(id, tensor, mode)
+    }
+
     /// Quantizes `tensor` (the value `id`) if it is a fake-quantize site, recording the
     /// straight-through gradient when the value is differentiable.
     fn fake_quantize(
         &self,
         id: ValueId,
         tensor: Arc<Tensor>,
+        mode: Mode,
         differentiable: &BTreeSet<ValueId>,
         records: &mut Vec<Record>,
     ) -> Result<Arc<Tensor>> {
-        let Some(quantizer) = self.fake_quant.get(&id) else {
+        let observed = self.observed_quantizer(id, &tensor, mode)?;
+        let Some(quantizer) = observed.as_ref().or_else(|| self.fake_quant.get(&id)) else {
             return Ok(tensor);
         };
         let out = quantizer.forward(&tensor).map_err(|e| AutogradError::Node {
@@ -173,12 +206,12 @@ impl TrainingExecutor {
         // come first on the tape, so their gradients are complete when they are reached.
         let mut values: HashMap<ValueId, Arc<Tensor>> = HashMap::new();
         for (id, t) in feeds {
-            let t = self.fake_quantize(*id, Arc::new(t.clone()), &differentiable, &mut records)?;
+            let t = self.fake_quantize(*id, Arc::new(t.clone()), mode, &differentiable, &mut records)?;
             values.insert(*id, t);
         }
         for (&id, t) in &self.state {
-            if self.fake_quant.contains_key(&id) {
-                let t = self.fake_quantize(id, t.clone(), &differentiable, &mut records)?;
+            if self.fake_quant.contains_key(&id) || self.fake_quant_observer.is_some() {
+                let t = self.fake_quantize(id, t.clone(), mode, &differentiable, &mut records)?;
                 values.insert(id, t);
             }
         }
@@ -235,7 +268,7 @@ impl TrainingExecutor {
                 });
             }
             for (&id, tensor) in node.outputs.iter().zip(step_out.outputs) {
-                let tensor = self.fake_quantize(id, tensor, &differentiable, &mut records)?;
+                let tensor = self.fake_quantize(id, tensor, mode, &differentiable, &mut records)?;
                 values.insert(id, tensor);
             }
             // Activations live on in the records that need them; drop the rest early.
@@ -318,10 +351,11 @@ impl Tape {
     pub fn backward(self, seeds: &[(ValueId, Tensor)]) -> Result<Gradients> {
         let mut grads: HashMap<ValueId, Vec<f32>> = HashMap::new();
         for (id, seed) in seeds {
-            accumulate(&mut grads, *id, seed.as_slice::<f32>()?);
+            accumulate(&mut grads, *id, seed.clone())?;
         }
         let mut wanted = BTreeMap::new();
-        for record in self.records.iter().rev() {
+        // Records are consumed so each one's saved activations are freed once used.
+        for record in self.records.into_iter().rev() {
             let Some(dy) = grads.remove(&record.output) else {
                 continue;
             };
@@ -339,10 +373,10 @@ impl Tape {
                     continue;
                 };
                 if record.needed[slot] {
-                    accumulate(&mut grads, *id, g.as_slice::<f32>()?);
                     if self.wanted.contains(id) {
                         wanted.insert(*id, g.shape().to_vec());
                     }
+                    accumulate(&mut grads, *id, g)?;
                 }
             }
         }
@@ -356,13 +390,18 @@ impl Tape {
     }
 }
 
-fn accumulate(grads: &mut HashMap<ValueId, Vec<f32>>, id: ValueId, g: &[f32]) {
+/// Adds `g` to the gradient of `id`; the first gradient of a value is moved in, not copied.
+fn accumulate(grads: &mut HashMap<ValueId, Vec<f32>>, id: ValueId, g: Tensor) -> Result<()> {
     match grads.get_mut(&id) {
-        Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += b),
+        Some(acc) => acc
+            .iter_mut()
+            .zip(g.as_slice::<f32>()?)
+            .for_each(|(a, b)| *a += b),
         None => {
-            grads.insert(id, g.to_vec());
+            grads.insert(id, g.into_vec::<f32>()?);
         }
     }
+    Ok(())
 }
 
 /// Gradients of the loss with respect to parameters and marked inputs.

@@ -50,7 +50,7 @@ mod optim;
 mod rules;
 
 pub use error::{AutogradError, Result};
-pub use executor::{Gradients, Mode, Tape, TrainingExecutor};
+pub use executor::{FakeQuantObserver, Gradients, Mode, Tape, TrainingExecutor};
 pub use optim::Sgd;
 pub use rules::fake_quant::{fake_quant_backward, FakeQuantOutput, FakeQuantize};
 pub use rules::loss::{softmax_cross_entropy, CrossEntropy};

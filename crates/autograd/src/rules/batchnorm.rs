@@ -7,6 +7,9 @@
 use std::sync::Arc;
 
 use lowbit_graph::ops::BatchNorm;
+use lowbit_kernels::f32::{
+    batch_norm_input_grad, scale_shift, sum, sum_and_centered_product, sum_squared_deviation,
+};
 use lowbit_tensor::Tensor;
 use rayon::prelude::*;
 
@@ -48,28 +51,18 @@ pub(crate) fn forward(bn: &BatchNorm, inputs: Inputs, ctx: Ctx) -> RuleResult<St
     let xs = f32s(x, "X")?;
     let count = batch * spatial;
     let (mean, var): (Vec<f32>, Vec<f32>) = if ctx.training {
-        (0..channels)
-            .into_par_iter()
-            .map(|c| channel_stats(xs, c, batch, channels, spatial))
-            .unzip()
+        batch_stats(xs, batch, channels, spatial)
     } else {
         (running_mean.to_vec(), running_var.to_vec())
     };
     let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + bn.epsilon).sqrt()).collect();
-    let mut xhat = xs.to_vec();
-    xhat.par_chunks_mut(spatial.max(1))
-        .enumerate()
-        .for_each(|(p, plane)| {
-            let c = p % channels;
-            plane.iter_mut().for_each(|v| *v = (*v - mean[c]) * inv_std[c]);
-        });
-    let mut y = xhat.clone();
-    y.par_chunks_mut(spatial.max(1))
-        .enumerate()
-        .for_each(|(p, plane)| {
-            let c = p % channels;
-            plane.iter_mut().for_each(|v| *v = *v * gamma[c] + beta[c]);
-        });
+    // y = γ·(x − μ)/σ + β = a·x + b per channel.
+    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+    let shift: Vec<f32> = (0..channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
+    let mut y = vec![0.0; xs.len()];
+    for_each_plane(&mut y, channels, spatial, |p, c, out| {
+        scale_shift(&xs[p * spatial..(p + 1) * spatial], scale[c], shift[c], out);
+    });
     let mut state = Vec::new();
     if ctx.training {
         let m = bn.momentum;
@@ -94,8 +87,8 @@ pub(crate) fn forward(bn: &BatchNorm, inputs: Inputs, ctx: Ctx) -> RuleResult<St
         ));
     }
     let saved = BatchNormBackward {
-        shape: shape.to_vec(),
-        xhat: Arc::new(xhat),
+        x: x.clone(),
+        mean,
         gamma: gamma.to_vec(),
         inv_std,
         batch_stats: ctx.training,
@@ -105,24 +98,79 @@ pub(crate) fn forward(bn: &BatchNorm, inputs: Inputs, ctx: Ctx) -> RuleResult<St
     Ok(step)
 }
 
-/// Mean and biased variance of channel `c`, accumulated in f64.
-fn channel_stats(x: &[f32], c: usize, batch: usize, channels: usize, spatial: usize) -> (f32, f32) {
-    let (mut sum, mut sum_sq) = (0f64, 0f64);
-    for b in 0..batch {
-        let start = (b * channels + c) * spatial;
-        for &v in &x[start..start + spatial] {
-            sum += v as f64;
-            sum_sq += (v as f64) * (v as f64);
+/// Runs `f(plane index, channel, plane)` over the `[N, C, spatial]` planes of `out` in
+/// parallel.
+fn for_each_plane(
+    out: &mut [f32],
+    channels: usize,
+    spatial: usize,
+    f: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    if spatial == 0 {
+        return;
+    }
+    out.par_chunks_mut(spatial)
+        .enumerate()
+        .for_each(|(p, plane)| f(p, p % channels, plane));
+}
+
+/// `f(channel, plane range)` for every plane of `[N, C, spatial]` values, in memory order
+/// (in parallel), which streams far better than walking one channel's planes.
+fn per_plane(
+    batch: usize,
+    channels: usize,
+    spatial: usize,
+    f: impl Fn(usize, std::ops::Range<usize>) -> (f64, f64) + Sync,
+) -> Vec<(f64, f64)> {
+    (0..batch * channels)
+        .into_par_iter()
+        .map(|p| f(p % channels, p * spatial..(p + 1) * spatial))
+        .collect()
+}
+
+/// Per-channel sums of [`per_plane`] values.
+fn channel_totals(planes: &[(f64, f64)], channels: usize) -> Vec<(f64, f64)> {
+    let mut totals = vec![(0.0, 0.0); channels];
+    for batch_item in planes.chunks_exact(channels.max(1)) {
+        for (total, (a, b)) in totals.iter_mut().zip(batch_item) {
+            total.0 += a;
+            total.1 += b;
         }
     }
-    let count = (batch * spatial).max(1) as f64;
-    let mean = sum / count;
-    (mean as f32, (sum_sq / count - mean * mean).max(0.0) as f32)
+    totals
+}
+
+/// Mean and biased variance per channel in one pass over memory: each plane's sum and
+/// squared deviations from its own mean (the second pass over a plane hits the cache), then
+/// the planes are merged exactly, `M2 = Σ (M2_p + n·(mean_p − mean)²)`.
+fn batch_stats(x: &[f32], batch: usize, channels: usize, spatial: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = spatial.max(1) as f64;
+    let planes = per_plane(batch, channels, spatial, |_, plane| {
+        let plane = &x[plane];
+        let mean = sum(plane) / n;
+        (mean, sum_squared_deviation(plane, mean as f32))
+    });
+    let count = (batch as f64 * n).max(1.0);
+    let mean: Vec<f64> = channel_totals(&planes, channels)
+        .iter()
+        .map(|&(means, _)| means * n / count)
+        .collect();
+    let mut m2 = vec![0.0f64; channels];
+    for batch_item in planes.chunks_exact(channels.max(1)) {
+        for (c, &(plane_mean, plane_m2)) in batch_item.iter().enumerate() {
+            m2[c] += plane_m2 + n * (plane_mean - mean[c]).powi(2);
+        }
+    }
+    (
+        mean.iter().map(|&m| m as f32).collect(),
+        m2.iter().map(|&v| (v / count) as f32).collect(),
+    )
 }
 
 struct BatchNormBackward {
-    shape: Vec<usize>,
-    xhat: Arc<Vec<f32>>,
+    /// The forward input; x̂ = (x − μ)·inv_std is recomputed rather than stored.
+    x: Arc<Tensor>,
+    mean: Vec<f32>,
     gamma: Vec<f32>,
     inv_std: Vec<f32>,
     /// Whether the forward normalised with batch statistics (which then depend on X).
@@ -131,47 +179,42 @@ struct BatchNormBackward {
 
 impl Backward for BatchNormBackward {
     fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
-        let (batch, channels) = (self.shape[0], self.shape[1]);
-        let spatial: usize = self.shape[2..].iter().product();
-        let xhat = &self.xhat;
+        let shape = self.x.shape();
+        let (batch, channels) = (shape[0], shape[1]);
+        let spatial: usize = shape[2..].iter().product();
+        let x = f32s(&self.x, "X")?;
         // Per channel: Σ dy and Σ dy·x̂.
-        let sums: Vec<(f32, f32)> = (0..channels)
-            .into_par_iter()
-            .map(|c| {
-                let (mut s, mut sx) = (0f64, 0f64);
-                for b in 0..batch {
-                    let start = (b * channels + c) * spatial;
-                    for i in start..start + spatial {
-                        s += dy[i] as f64;
-                        sx += (dy[i] * xhat[i]) as f64;
-                    }
-                }
-                (s as f32, sx as f32)
-            })
+        let planes = per_plane(batch, channels, spatial, |c, plane| {
+            sum_and_centered_product(&dy[plane.clone()], &x[plane], self.mean[c])
+        });
+        let sums: Vec<(f32, f32)> = channel_totals(&planes, channels)
+            .iter()
+            .zip(&self.inv_std)
+            .map(|(&(s, sx), &inv_std)| (s as f32, (sx * inv_std as f64) as f32))
             .collect();
         let count = (batch * spatial).max(1) as f32;
-        let mut dx = vec![0.0; dy.len()];
-        dx.par_chunks_mut(spatial.max(1))
-            .enumerate()
-            .for_each(|(p, plane)| {
-                let c = p % channels;
-                let start = p * spatial;
-                let scale = self.gamma[c] * self.inv_std[c];
-                let (s, sx) = sums[c];
-                for (i, d) in plane.iter_mut().enumerate() {
-                    let k = start + i;
-                    *d = if self.batch_stats {
-                        // d/dx of γ·(x − μ_B)/σ_B: the batch mean and variance depend on x too.
-                        scale * (dy[k] - s / count - xhat[k] * sx / count)
-                    } else {
-                        scale * dy[k]
-                    };
+        // dx = a·dy + b·x + k per channel. With batch statistics this is
+        // γ/σ·(dy − Σdy/n − x̂·Σ(dy·x̂)/n), expanded so one pass reads dy and x.
+        let coefficients: Vec<[f32; 3]> = (0..channels)
+            .map(|c| {
+                let a = self.gamma[c] * self.inv_std[c];
+                if !self.batch_stats {
+                    return [a, 0.0, 0.0];
                 }
-            });
+                let (s, sx) = sums[c];
+                let b = -a * self.inv_std[c] * sx / count;
+                [a, b, -a * s / count - b * self.mean[c]]
+            })
+            .collect();
+        let mut dx = vec![0.0; dy.len()];
+        for_each_plane(&mut dx, channels, spatial, |p, c, out| {
+            let range = p * spatial..(p + 1) * spatial;
+            batch_norm_input_grad(&dy[range.clone()], &x[range], coefficients[c], out);
+        });
         let dgamma = sums.iter().map(|&(_, sx)| sx).collect();
         let dbeta = sums.iter().map(|&(s, _)| s).collect();
         Ok(vec![
-            grad(&self.shape, dx)?,
+            grad(shape, dx)?,
             grad(&[channels], dgamma)?,
             grad(&[channels], dbeta)?,
             None,

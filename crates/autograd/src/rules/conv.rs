@@ -1,17 +1,25 @@
-//! `Conv` (2-D, NCHW, groups and dilations). Forward reuses the inference kernel; backward
-//! computes dW as `dY · im2col(X)ᵀ` and dX as `col2im(Wᵀ · dY)` with the f32 GEMM, per
-//! group, and runs depthwise convolutions (one input and one output channel per group)
-//! as direct loops. Batch items run in parallel; their weight gradients are summed.
+//! `Conv` (2-D, NCHW, groups and dilations). Forward reuses the inference kernel. Backward
+//! hands depthwise and pointwise (1×1) convolutions, the bulk of a MobileNet, to the
+//! gradient kernels of `lowbit_kernels::f32`; any other shape computes dW as
+//! `dY · im2col(X)ᵀ` and dX as `col2im(Wᵀ · dY)` with the f32 GEMM, per group, with batch
+//! items in parallel and their weight gradients summed. Only the gradients asked for are
+//! computed.
 
 use std::sync::Arc;
 
 use lowbit_graph::ops::Conv;
-use lowbit_kernels::f32::{gemm, Activation, Conv2d, ConvGeometry};
+use lowbit_kernels::f32::{
+    depthwise_input_grad, depthwise_weight_grad, gemm, pointwise_input_grad, pointwise_weight_grad,
+    Activation, Conv2d, ConvGeometry, ConvInput,
+};
 use lowbit_tensor::Tensor;
 use rayon::prelude::*;
 
 use super::{f32s, grad, input, Backward, Inputs, Step};
 use crate::error::{RuleError, RuleResult};
+
+/// Batch chunks per thread in the forward pass: a few, so a slow thread can be balanced.
+const BATCH_TASKS_PER_THREAD: usize = 4;
 
 pub(crate) fn forward(conv: &Conv, inputs: Inputs) -> RuleResult<Step> {
     let x = input(inputs, 0, "X")?;
@@ -37,7 +45,19 @@ pub(crate) fn forward(conv: &Conv, inputs: Inputs) -> RuleResult<Step> {
     let kernel = Conv2d::new(geometry.clone(), f32s(w, "W")?, b, Activation::None)?;
     let (oh, ow) = geometry.output_hw(h, wd);
     let mut out = vec![0.0; n * m * oh * ow];
-    kernel.run(f32s(x, "X")?, n, h, wd, &mut out);
+    // The inference kernel runs one image at a time and splits work inside it, which leaves
+    // small late layers (4×4 planes: one GEMM tile) on one thread; splitting the batch too
+    // keeps every thread busy.
+    let per_task = n
+        .div_ceil(rayon::current_num_threads() * BATCH_TASKS_PER_THREAD)
+        .max(1);
+    let (in_len, out_len) = (c * h * wd, m * oh * ow);
+    if in_len > 0 && out_len > 0 {
+        f32s(x, "X")?
+            .par_chunks(per_task * in_len)
+            .zip(out.par_chunks_mut(per_task * out_len))
+            .for_each(|(xs, ys)| kernel.run(xs, ys.len() / out_len, h, wd, ys));
+    }
     let output = Tensor::new(vec![n, m, oh, ow], out)?;
     let saved = ConvBackward {
         geometry,
@@ -78,15 +98,41 @@ impl Backward for ConvBackward {
             oh,
             ow,
         };
+        let input = ConvInput {
+            batch: dims.batch,
+            h,
+            w,
+        };
         let x = f32s(&self.x, "X")?;
         let weights = f32s(&self.w, "W")?;
+        let (want_dx, want_dw) = (needed.first() == Some(&true), needed.get(1) == Some(&true));
         let depthwise = g.group == g.in_channels && g.group == g.out_channels;
-        let (dx, dw) = if depthwise {
-            depthwise_backward(g, dims, x, weights, dy)
+        let pointwise = g.group == 1 && g.kernel == [1, 1] && g.strides == [1, 1] && g.pads == [0; 4];
+        let mut grads = if depthwise || pointwise {
+            let (input_grad, weight_grad): (GradKernel, GradKernel) = if depthwise {
+                (depthwise_input_grad, depthwise_weight_grad)
+            } else {
+                (pointwise_input_grad, pointwise_weight_grad)
+            };
+            let dx = if want_dx {
+                let mut dx = vec![0.0; x.len()];
+                input_grad(g, input, weights, dy, &mut dx);
+                grad(shape, dx)?
+            } else {
+                None
+            };
+            let dw = if want_dw {
+                let mut dw = vec![0.0; weights.len()];
+                weight_grad(g, input, x, dy, &mut dw);
+                grad(self.w.shape(), dw)?
+            } else {
+                None
+            };
+            vec![dx, dw]
         } else {
-            im2col_backward(g, dims, x, weights, dy, needed.first() == Some(&true))
+            let (dx, dw) = im2col_backward(g, dims, x, weights, dy, want_dx);
+            vec![grad(shape, dx)?, grad(self.w.shape(), dw)?]
         };
-        let mut grads = vec![grad(shape, dx)?, grad(self.w.shape(), dw)?];
         if self.has_bias {
             let plane = oh * ow;
             let db: Vec<f32> = (0..g.out_channels)
@@ -105,54 +151,15 @@ impl Backward for ConvBackward {
     }
 }
 
+/// A gradient kernel of [`lowbit_kernels::f32`]: geometry, input sizes, the operand (weights
+/// for dX, forward input for dW), dY, and the gradient it overwrites.
+type GradKernel = fn(&ConvGeometry, ConvInput, &[f32], &[f32], &mut [f32]);
+
 /// Input row/column read by output position `o` and kernel tap `k` along one axis, if
 /// inside the image.
 #[inline]
 fn source(o: usize, k: usize, stride: usize, dilation: usize, pad: usize, size: usize) -> Option<usize> {
     (o * stride + k * dilation).checked_sub(pad).filter(|&i| i < size)
-}
-
-fn depthwise_backward(g: &ConvGeometry, d: Dims, x: &[f32], wt: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let (c, [kh, kw]) = (g.in_channels, g.kernel);
-    let (plane, out_plane, taps) = (d.h * d.w, d.oh * d.ow, kh * kw);
-    // Visits every (output position, tap) pair of one plane with its input index.
-    let visit = |mut f: Box<dyn FnMut(usize, usize, usize) + '_>| {
-        for oy in 0..d.oh {
-            for ky in 0..kh {
-                let Some(iy) = source(oy, ky, g.strides[0], g.dilations[0], g.pads[0], d.h) else {
-                    continue;
-                };
-                for ox in 0..d.ow {
-                    for kx in 0..kw {
-                        if let Some(ix) = source(ox, kx, g.strides[1], g.dilations[1], g.pads[1], d.w) {
-                            f(oy * d.ow + ox, ky * kw + kx, iy * d.w + ix);
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let mut dx = vec![0.0; d.batch * c * plane];
-    dx.par_chunks_mut(plane).enumerate().for_each(|(p, dx_plane)| {
-        let ch = p % c;
-        let (dyp, wc) = (
-            &dy[p * out_plane..(p + 1) * out_plane],
-            &wt[ch * taps..(ch + 1) * taps],
-        );
-        visit(Box::new(|o, k, i| dx_plane[i] += dyp[o] * wc[k]));
-    });
-    let mut dw = vec![0.0; c * taps];
-    dw.par_chunks_mut(taps).enumerate().for_each(|(ch, dw_c)| {
-        for b in 0..d.batch {
-            let p = b * c + ch;
-            let (dyp, xp) = (
-                &dy[p * out_plane..(p + 1) * out_plane],
-                &x[p * plane..(p + 1) * plane],
-            );
-            visit(Box::new(|o, k, i| dw_c[k] += dyp[o] * xp[i]));
-        }
-    });
-    (dx, dw)
 }
 
 fn im2col_backward(
@@ -173,9 +180,8 @@ fn im2col_backward(
         .zip(dx.par_chunks_mut(in_len))
         .zip(dy.par_chunks(out_len))
         .fold(
-            || vec![0.0f32; wt.len()],
-            |mut dw, ((xb, dxb), dyb)| {
-                let mut cols = vec![0.0; rows * positions];
+            || (vec![0.0f32; wt.len()], vec![0.0f32; rows * positions]),
+            |(mut dw, mut cols), ((xb, dxb), dyb)| {
                 for grp in 0..g.group {
                     let x_g = &xb[grp * cin_g * d.h * d.w..(grp + 1) * cin_g * d.h * d.w];
                     let dy_g = &dyb[grp * cout_g * positions..(grp + 1) * cout_g * positions];
@@ -210,9 +216,10 @@ fn im2col_backward(
                         col2im(g, d, &cols, cin_g, dx_g);
                     }
                 }
-                dw
+                (dw, cols)
             },
         )
+        .map(|(dw, _)| dw)
         .reduce(
             || vec![0.0f32; wt.len()],
             |mut a, b| {

@@ -1,5 +1,6 @@
 //! Broadcasting `Add`, `Sub` and `Mul`. Backward sums the output gradient over every axis an
 //! input was broadcast along, so a bias of shape `[C, 1, 1]` gets one value per channel.
+//! Inputs already shaped like the output (residual additions) skip the index maps.
 
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ pub(crate) fn forward(kind: BinaryOp, inputs: Inputs) -> RuleResult<Step> {
     let (a, b) = (input(inputs, 0, "A")?, input(inputs, 1, "B")?);
     let out_shape = broadcast::shape(a.shape(), b.shape())?;
     let (map_a, map_b) = (
-        broadcast::index_map(&out_shape, a.shape()),
-        broadcast::index_map(&out_shape, b.shape()),
+        IndexMap::new(&out_shape, a.shape()),
+        IndexMap::new(&out_shape, b.shape()),
     );
     let (av, bv) = (f32s(a, "A")?, f32s(b, "B")?);
     let f = match kind {
@@ -22,7 +23,12 @@ pub(crate) fn forward(kind: BinaryOp, inputs: Inputs) -> RuleResult<Step> {
         BinaryOp::Mul => |x: f32, y: f32| x * y,
         _ => |x: f32, y: f32| x + y,
     };
-    let y = map_a.iter().zip(&map_b).map(|(&i, &j)| f(av[i], bv[j])).collect();
+    let y = match (&map_a, &map_b) {
+        (IndexMap::Same, IndexMap::Same) => av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect(),
+        _ => (0..out_shape.iter().product())
+            .map(|k| f(av[map_a.get(k)], bv[map_b.get(k)]))
+            .collect(),
+    };
     let saved = BinaryBackward {
         kind,
         a: a.clone(),
@@ -33,37 +39,78 @@ pub(crate) fn forward(kind: BinaryOp, inputs: Inputs) -> RuleResult<Step> {
     Ok(Step::new(Tensor::new(out_shape, y)?, saved))
 }
 
+/// Where each output element reads one input.
+enum IndexMap {
+    /// The input has the output's shape: element `k` reads element `k`.
+    Same,
+    /// The input is broadcast: element `k` reads `map[k]`.
+    Broadcast(Vec<usize>),
+}
+
+impl IndexMap {
+    fn new(out: &[usize], input: &[usize]) -> IndexMap {
+        if out == input {
+            IndexMap::Same
+        } else {
+            IndexMap::Broadcast(broadcast::index_map(out, input))
+        }
+    }
+
+    fn get(&self, k: usize) -> usize {
+        match self {
+            IndexMap::Same => k,
+            IndexMap::Broadcast(map) => map[k],
+        }
+    }
+
+    /// Sums `d` (shaped like the output) back onto an input of `len` values.
+    fn reduce(&self, d: Vec<f32>, len: usize) -> Vec<f32> {
+        match self {
+            IndexMap::Same => d,
+            IndexMap::Broadcast(map) => broadcast::reduce(&d, map, len),
+        }
+    }
+}
+
 struct BinaryBackward {
     kind: BinaryOp,
     a: Arc<Tensor>,
     b: Arc<Tensor>,
-    map_a: Vec<usize>,
-    map_b: Vec<usize>,
+    map_a: IndexMap,
+    map_b: IndexMap,
 }
 
 impl Backward for BinaryBackward {
     fn backward(&self, dy: &[f32], needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
         let (av, bv) = (f32s(&self.a, "A")?, f32s(&self.b, "B")?);
         // ∂y/∂a and ∂y/∂b at output element k, as scaled copies of dy.
-        let local: Vec<f32>;
-        let (da_in, db_in): (&[f32], Vec<f32>) = match self.kind {
-            BinaryOp::Sub => (dy, dy.iter().map(|d| -d).collect()),
-            BinaryOp::Mul => {
-                local = dy.iter().zip(&self.map_b).map(|(d, &j)| d * bv[j]).collect();
-                let db = dy.iter().zip(&self.map_a).map(|(d, &i)| d * av[i]).collect();
-                (&local, db)
+        let local = |other: &[f32], map: &IndexMap, sign: f32| -> Vec<f32> {
+            match (self.kind, map) {
+                (BinaryOp::Mul, IndexMap::Same) => dy.iter().zip(other).map(|(d, v)| d * v).collect(),
+                (BinaryOp::Mul, IndexMap::Broadcast(m)) => {
+                    dy.iter().zip(m).map(|(d, &j)| d * other[j]).collect()
+                }
+                _ if sign < 0.0 => dy.iter().map(|d| -d).collect(),
+                _ => dy.to_vec(),
             }
-            _ => (dy, dy.to_vec()),
         };
-        let side = |want: bool, t: &Tensor, map: &[usize], d: &[f32]| -> RuleResult<Option<Tensor>> {
-            if !want {
-                return Ok(None);
-            }
-            grad(t.shape(), broadcast::reduce(d, map, t.len()))
+        let b_sign = if self.kind == BinaryOp::Sub { -1.0 } else { 1.0 };
+        let da = if needed[0] {
+            grad(
+                self.a.shape(),
+                self.map_a.reduce(local(bv, &self.map_b, 1.0), self.a.len()),
+            )?
+        } else {
+            None
         };
-        Ok(vec![
-            side(needed[0], &self.a, &self.map_a, da_in)?,
-            side(needed[1], &self.b, &self.map_b, &db_in)?,
-        ])
+        let db = if needed[1] {
+            grad(
+                self.b.shape(),
+                self.map_b.reduce(local(av, &self.map_a, b_sign), self.b.len()),
+            )?
+        } else {
+            None
+        };
+        Ok(vec![da, db])
     }
 }

@@ -7,6 +7,7 @@ mod activation;
 mod batchnorm;
 pub(crate) mod broadcast;
 mod conv;
+mod divide;
 mod dropout;
 mod elementwise;
 pub mod fake_quant;
@@ -89,6 +90,7 @@ pub(crate) fn forward(op: &Op, inputs: Inputs, ctx: Ctx) -> Option<RuleResult<St
         Op::Binary(kind @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul)) => {
             elementwise::forward(*kind, inputs)
         }
+        Op::Binary(BinaryOp::Div) => divide::forward(inputs),
         Op::Gemm(gemm) => linear::gemm_op(gemm, inputs),
         Op::MatMul => linear::matmul(inputs),
         Op::MaxPool(pool) => max_pool::forward(pool, inputs),

@@ -7,13 +7,21 @@
 
 mod activation;
 mod conv;
+mod conv_backward;
 mod error;
 mod gemm;
 mod pool;
+mod train_elementwise;
 
 pub use activation::Activation;
 pub use conv::{Conv2d, ConvGeometry};
+pub use conv_backward::{
+    depthwise_input_grad, depthwise_weight_grad, pointwise_input_grad, pointwise_weight_grad, ConvInput,
+};
 pub use error::KernelError;
 pub use gemm::gemm;
 use gemm::sequential_gemm;
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, PoolGeometry};
+pub use train_elementwise::{
+    batch_norm_input_grad, clamp_grad, scale_shift, sum, sum_and_centered_product, sum_squared_deviation,
+};
