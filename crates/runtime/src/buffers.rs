@@ -1,4 +1,4 @@
-//! Pools of f32 buffers, keyed by length.
+//! Pools of f32 and u8 buffers, keyed by length.
 //!
 //! Intermediates of the same size recur through a network (every block of a ResNet or a
 //! transformer layer), so buffers freed after their last use are handed to the next
@@ -18,6 +18,8 @@ const MAX_PER_LENGTH: usize = 4;
 #[derive(Default)]
 pub(crate) struct BufferPool {
     free: HashMap<usize, Vec<Vec<f32>>>,
+    /// Quantized activations of the integer steps.
+    free_u8: HashMap<usize, Vec<Vec<u8>>>,
 }
 
 impl BufferPool {
@@ -30,14 +32,28 @@ impl BufferPool {
         }
     }
 
-    /// Takes back the storage of a dead tensor (only f32 storage is recycled).
-    pub(crate) fn recycle(&mut self, tensor: Tensor) {
-        if let Data::F32(buffer) = tensor.into_data() {
-            let free = self.free.entry(buffer.len()).or_default();
-            if !buffer.is_empty() && free.len() < MAX_PER_LENGTH {
-                free.push(buffer);
-            }
+    /// As [`BufferPool::take_f32`] for u8 values.
+    pub(crate) fn take_u8(&mut self, len: usize) -> Vec<u8> {
+        match self.free_u8.get_mut(&len).and_then(Vec::pop) {
+            Some(buffer) => buffer,
+            None => vec![0; len],
         }
+    }
+
+    /// Takes back the storage of a dead tensor (f32 and u8 storage is recycled).
+    pub(crate) fn recycle(&mut self, tensor: Tensor) {
+        match tensor.into_data() {
+            Data::F32(buffer) => keep(&mut self.free, buffer),
+            Data::U8(buffer) => keep(&mut self.free_u8, buffer),
+            _ => {}
+        }
+    }
+}
+
+fn keep<T>(free: &mut HashMap<usize, Vec<Vec<T>>>, buffer: Vec<T>) {
+    let same_length = free.entry(buffer.len()).or_default();
+    if !buffer.is_empty() && same_length.len() < MAX_PER_LENGTH {
+        same_length.push(buffer);
     }
 }
 
@@ -79,5 +95,8 @@ mod tests {
         pool.recycle(Tensor::new(vec![3], reused).unwrap());
         pool.recycle(Tensor::new(vec![2], vec![1i64, 2]).unwrap());
         assert_eq!(pool.take_f32(3).len(), 3);
+        pool.recycle(Tensor::new(vec![2], vec![7u8, 9]).unwrap());
+        assert_eq!(pool.take_u8(2), vec![7, 9]);
+        assert_eq!(pool.take_u8(2), vec![0, 0]);
     }
 }

@@ -215,6 +215,7 @@ impl Job<'_> {
         let kp = cfg.padded_k(self.k);
         let eb = cfg.elem_bytes();
         let mut a_buf = AlignedBytes::default();
+        let mut edge = EdgeTile([0; MAX_MR * MAX_NR]);
         (cfg.thread_setup)();
         for k0 in (0..kp).step_by(cfg.kc) {
             let kc = cfg.kc.min(kp - k0);
@@ -228,7 +229,7 @@ impl Job<'_> {
                 kc,
             };
             let a_block = a_block::prepare(cfg, &rect, cols.len(), &mut a_buf);
-            let tile_at = |ir: usize, j0: usize| {
+            let mut tile_at = |ir: usize, j0: usize| {
                 let panel_offset = (j0 / cfg.nr) * kp * cfg.nr * eb + k0 * cfg.nr * eb;
                 let nr = cfg.nr.min(self.n - j0);
                 let mr = cfg.mr.min(rows.len() - ir);
@@ -251,16 +252,20 @@ impl Job<'_> {
                     if mr == cfg.mr && nr == cfg.nr {
                         (cfg.kernel)(&tile);
                     } else {
-                        run_edge_tile(cfg, tile, mr, nr);
+                        run_edge_tile(cfg, tile, mr, nr, &mut edge.0);
                     }
                 }
             };
             let row_tiles = (0..rows.len()).step_by(cfg.mr);
             let col_tiles = cols.clone().step_by(cfg.nr);
             if cfg.rows_outer {
-                row_tiles.for_each(|ir| col_tiles.clone().for_each(|j0| tile_at(ir, j0)));
+                for ir in row_tiles {
+                    col_tiles.clone().for_each(|j0| tile_at(ir, j0));
+                }
             } else {
-                col_tiles.for_each(|j0| row_tiles.clone().for_each(|ir| tile_at(ir, j0)));
+                for j0 in col_tiles {
+                    row_tiles.clone().for_each(|ir| tile_at(ir, j0));
+                }
             }
         }
         (cfg.thread_teardown)();
@@ -291,16 +296,18 @@ impl Job<'_> {
     }
 }
 
-/// Runs a microkernel on a partial tile through a full-size scratch tile.
+/// A full-size tile that partial tiles are computed in; aligned like a cache line, so AMX
+/// tile rows do not straddle lines. One per block: zeroing it per edge tile cost more
+/// than the small tiles' arithmetic.
+#[repr(C, align(64))]
+struct EdgeTile([i32; MAX_MR * MAX_NR]);
+
+/// Runs a microkernel on a partial tile through the full-size `scratch` tile (whose
+/// contents outside the copied-in rows are stale results, read and discarded).
 ///
 /// # Safety
 /// As for the microkernel; `tile.c` addresses `mr × nr` valid outputs with stride `ldc`.
-unsafe fn run_edge_tile(cfg: &GemmConfig, tile: TileArgs, mr: usize, nr: usize) {
-    /// Aligned like a cache line, so AMX tile rows do not straddle lines.
-    #[repr(C, align(64))]
-    struct Scratch([i32; MAX_MR * MAX_NR]);
-    let mut scratch = Scratch([0; MAX_MR * MAX_NR]);
-    let scratch = &mut scratch.0;
+unsafe fn run_edge_tile(cfg: &GemmConfig, tile: TileArgs, mr: usize, nr: usize, scratch: &mut [i32]) {
     let out = tile.c;
     if tile.accumulate {
         for r in 0..mr {

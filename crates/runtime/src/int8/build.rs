@@ -5,7 +5,7 @@
 use lowbit_graph::ops::Conv as ConvAttrs;
 use lowbit_graph::{Node, Op, ValueId};
 use lowbit_kernels::int8::ops::{
-    ConvGeometry, LinearWeights, OutputType, QConv2d, QConvParams, QLinear, QLinearParams, QParams,
+    ConvGeometry, Layout, LinearWeights, OutputType, QConv2d, QConvParams, QLinear, QLinearParams, QParams,
 };
 use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::WeightLayout;
@@ -130,6 +130,7 @@ fn conv_kernel(
     Some(Int8Kernel::Conv {
         kernel,
         output: output_type,
+        layouts: (Layout::Nchw, Layout::Nchw),
     })
 }
 

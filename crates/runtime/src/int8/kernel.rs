@@ -4,7 +4,8 @@
 use lowbit_graph::ops::BinaryOp;
 use lowbit_graph::Op;
 use lowbit_kernels::int8::ops::{
-    qadd, qavg_pool2d, qconcat, qglobal_avg_pool, qmax_pool2d, OutputType, PoolGeometry, PoolQuant, QConv2d,
+    convert_layout, qadd, qavg_pool2d, qconcat, qglobal_avg_pool, qglobal_avg_pool_nhwc, qmax_pool2d,
+    quantize_linear_f32_to_u8, AxisShape, ChannelQuant, Layout, OutputType, PoolGeometry, PoolQuant, QConv2d,
     QInput, QLinear, QParams,
 };
 use lowbit_kernels::int8::Tier;
@@ -13,10 +14,16 @@ use lowbit_tensor::Tensor;
 use crate::buffers::BufferPool;
 use crate::eval::{self, ensure, Cx, EvalError, EvalResult, Inputs};
 
-/// What an integer step computes. Inputs are the step's inputs in order.
+/// What an integer step computes. Inputs are the step's inputs in order. Layouts are
+/// NCHW until [`super::layouts`] says otherwise; an NHWC tensor has the shape
+/// `[N, H, W, C]`.
 pub(crate) enum Int8Kernel {
-    /// Input 0: u8 `[N, C, H, W]`.
-    Conv { kernel: QConv2d, output: OutputType },
+    /// Input 0: u8 `[N, C, H, W]` (or NHWC), output as `layouts.1`.
+    Conv {
+        kernel: QConv2d,
+        output: OutputType,
+        layouts: (Layout, Layout),
+    },
     /// Input 0: u8 `[..., K]`; the output is `[..., N]`.
     Linear {
         kernel: QLinear,
@@ -24,7 +31,7 @@ pub(crate) enum Int8Kernel {
         n: usize,
         output: OutputType,
     },
-    /// Inputs 0 and 1: u8 tensors of one shape.
+    /// Inputs 0 and 1: u8 tensors of one shape, in one layout (the output's).
     Add {
         tier: Tier,
         a: QParams,
@@ -32,8 +39,13 @@ pub(crate) enum Int8Kernel {
         y: QParams,
         range: (i32, i32),
     },
-    /// Input 0: u8 `[N, C, spatial...]`.
-    GlobalAveragePool { tier: Tier, quant: PoolQuant },
+    /// Input 0: u8 `[N, C, spatial...]`, or NHWC `[N, H, W, C]`; the output is NCHW
+    /// `[N, C, 1, ...]`.
+    GlobalAveragePool {
+        tier: Tier,
+        quant: PoolQuant,
+        input: Layout,
+    },
     /// Input 0: u8 `[N, C, H, W]`.
     Pool {
         max: bool,
@@ -47,6 +59,8 @@ pub(crate) enum Int8Kernel {
         y: QParams,
         range: (i32, i32),
     },
+    /// Input 0: f32, quantized per tensor to u8 (an NCHW 4-D input may be written NHWC).
+    Quantize { tier: Tier, y: QParams, output: Layout },
     /// A shape-only op (Reshape, Flatten) applied to the quantized bytes: its input and
     /// output parameters are equal, so the bytes are the result.
     Relayout(Op),
@@ -56,6 +70,11 @@ impl Int8Kernel {
     /// A short name for logs and the `lowbit inspect` listing.
     pub(crate) fn describe(&self) -> String {
         match self {
+            Int8Kernel::Conv {
+                kernel,
+                layouts: (Layout::Nhwc, _) | (_, Layout::Nhwc),
+                ..
+            } => format!("QConv2d[{}]", kernel.nhwc_kernel_name()),
             Int8Kernel::Conv { kernel, .. } => format!("QConv2d[{}]", kernel.kernel_name()),
             Int8Kernel::Linear { .. } => "QLinear".into(),
             Int8Kernel::Add { .. } => "qadd".into(),
@@ -63,6 +82,7 @@ impl Int8Kernel {
             Int8Kernel::Pool { max: true, .. } => "qmax_pool2d".into(),
             Int8Kernel::Pool { max: false, .. } => "qavg_pool2d".into(),
             Int8Kernel::Concat { .. } => "qconcat".into(),
+            Int8Kernel::Quantize { .. } => "quantize".into(),
             Int8Kernel::Relayout(op) => format!("{} (u8)", op.name()),
         }
     }
@@ -70,25 +90,17 @@ impl Int8Kernel {
     pub(crate) fn run(&self, inputs: &Inputs, buffers: &mut BufferPool) -> EvalResult {
         let one = |t: Tensor| Ok(vec![t]);
         match self {
-            Int8Kernel::Conv { kernel, output } => one(conv(kernel, *output, inputs)?),
+            Int8Kernel::Conv {
+                kernel,
+                output,
+                layouts,
+            } => one(conv(kernel, *output, *layouts, inputs, buffers)?),
             Int8Kernel::Linear { kernel, k, n, output } => one(linear(kernel, (*k, *n), *output, inputs)?),
             Int8Kernel::Add { tier, a, b, y, range } => {
                 one(add(*tier, [*a, *b, *y], *range, inputs, buffers)?)
             }
-            Int8Kernel::GlobalAveragePool { tier, quant } => {
-                let x = inputs.get(0)?;
-                let v = bytes(x, 0)?;
-                let s = x.shape();
-                ensure(s.len() >= 3 && s[2..].iter().product::<usize>() > 0, || {
-                    format!("input must be [N, C, spatial...] with a non-empty plane, got {s:?}")
-                })?;
-                let mut shape = s.to_vec();
-                shape[2..].iter_mut().for_each(|d| *d = 1);
-                let planes = s[0] * s[1];
-                let mut out = vec![0u8; planes];
-                qglobal_avg_pool(*tier, v, planes, v.len() / planes.max(1), quant, &mut out)
-                    .map_err(kernel_error)?;
-                one(Tensor::new(shape, out)?)
+            Int8Kernel::GlobalAveragePool { tier, quant, input } => {
+                one(global_average_pool(*tier, quant, *input, inputs)?)
             }
             Int8Kernel::Pool { max, geometry, quant } => one(pool(*max, geometry, quant, inputs)?),
             Int8Kernel::Concat {
@@ -97,6 +109,7 @@ impl Int8Kernel {
                 y,
                 range,
             } => one(concat(*axis, params, *y, *range, inputs)?),
+            Int8Kernel::Quantize { tier, y, output } => one(quantize(*tier, *y, *output, inputs, buffers)?),
             Int8Kernel::Relayout(op) => {
                 let mut cx = Cx { buffers };
                 eval::eval(op, inputs, 1, &mut cx)
@@ -123,23 +136,34 @@ fn typed_output(shape: Vec<usize>, out: Vec<u8>, output: OutputType) -> EvalResu
     })
 }
 
-fn conv(kernel: &QConv2d, output: OutputType, inputs: &Inputs) -> EvalResult<Tensor> {
+fn conv(
+    kernel: &QConv2d,
+    output: OutputType,
+    layouts: (Layout, Layout),
+    inputs: &Inputs,
+    buffers: &mut BufferPool,
+) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
     let v = bytes(x, 0)?;
     let g = kernel.geometry();
     let s = x.shape();
+    let (channel_axis, h_axis) = match layouts.0 {
+        Layout::Nchw => (1, 2),
+        Layout::Nhwc => (3, 1),
+    };
     ensure(
-        s.len() == 4 && s[1] == g.in_channels && s[2] > 0 && s[3] > 0,
+        s.len() == 4 && s[channel_axis] == g.in_channels && s[h_axis] > 0 && s[h_axis + 1] > 0,
         || {
             format!(
-                "input must be [N, {}, H, W] with H, W > 0, got {s:?}",
-                g.in_channels
+                "input must be {:?} [N, C={}, H, W] with H, W > 0, got {s:?}",
+                layouts.0, g.in_channels
             )
         },
     )?;
+    let (n, h, w) = (s[0], s[h_axis], s[h_axis + 1]);
     let span = |axis: usize| g.dilations[axis] * (g.kernel[axis] - 1) + 1;
     ensure(
-        s[2] + g.pads[0] + g.pads[2] >= span(0) && s[3] + g.pads[1] + g.pads[3] >= span(1),
+        h + g.pads[0] + g.pads[2] >= span(0) && w + g.pads[1] + g.pads[3] >= span(1),
         || {
             format!(
                 "input {s:?} is smaller than the {:?} kernel after padding",
@@ -147,19 +171,15 @@ fn conv(kernel: &QConv2d, output: OutputType, inputs: &Inputs) -> EvalResult<Ten
             )
         },
     )?;
-    let (oh, ow) = g.output_hw(s[2], s[3]);
-    let shape = vec![s[0], g.out_channels, oh, ow];
-    let mut out = vec![0u8; shape.iter().product()];
-    match output {
-        OutputType::U8 => kernel.run(v, s[0], s[2], s[3], &mut out),
-        OutputType::I8 => {
-            let mut signed = vec![0i8; out.len()];
-            let r = kernel.run_i8(v, s[0], s[2], s[3], &mut signed);
-            out.iter_mut().zip(&signed).for_each(|(o, s)| *o = *s as u8);
-            r
-        }
-    }
-    .map_err(kernel_error)?;
+    let (oh, ow) = g.output_hw(h, w);
+    let shape = match layouts.1 {
+        Layout::Nchw => vec![n, g.out_channels, oh, ow],
+        Layout::Nhwc => vec![n, oh, ow, g.out_channels],
+    };
+    let mut out = buffers.take_u8(shape.iter().product());
+    kernel
+        .run_layout(v, (n, h, w), layouts, &mut out)
+        .map_err(kernel_error)?;
     typed_output(shape, out, output)
 }
 
@@ -202,7 +222,7 @@ fn add(
     let (x0, x1) = (inputs.get(0)?, inputs.get(1)?);
     let (v0, v1) = (bytes(x0, 0)?, bytes(x1, 1)?);
     if x0.shape() == x1.shape() {
-        let mut out = vec![0u8; v0.len()];
+        let mut out = buffers.take_u8(v0.len());
         qadd(tier, v0, a, v1, b, y, range, &mut out).map_err(kernel_error)?;
         return Ok(Tensor::new(x0.shape(), out)?);
     }
@@ -232,6 +252,56 @@ fn dequantize(x: &Tensor, q: QParams, cx: &mut Cx) -> EvalResult<Tensor> {
     out.into_iter()
         .next()
         .ok_or_else(|| EvalError("DequantizeLinear produced no output".into()))
+}
+
+fn global_average_pool(tier: Tier, quant: &PoolQuant, layout: Layout, inputs: &Inputs) -> EvalResult<Tensor> {
+    let x = inputs.get(0)?;
+    let v = bytes(x, 0)?;
+    let s = x.shape();
+    ensure(s.len() >= 3 && s[1..].iter().product::<usize>() > 0, || {
+        format!("input must be [N, C, spatial...] with a non-empty plane, got {s:?}")
+    })?;
+    let (channels, pixels) = match layout {
+        Layout::Nchw => (s[1], s[2..].iter().product()),
+        Layout::Nhwc => (s[s.len() - 1], s[1..s.len() - 1].iter().product()),
+    };
+    let mut shape = vec![1; s.len()];
+    (shape[0], shape[1]) = (s[0], channels);
+    let mut out = vec![0u8; s[0] * channels];
+    match layout {
+        Layout::Nchw => qglobal_avg_pool(tier, v, s[0] * channels, pixels, quant, &mut out),
+        Layout::Nhwc => qglobal_avg_pool_nhwc(tier, v, (s[0], pixels, channels), quant, &mut out),
+    }
+    .map_err(kernel_error)?;
+    Ok(Tensor::new(shape, out)?)
+}
+
+fn quantize(
+    tier: Tier,
+    y: QParams,
+    layout: Layout,
+    inputs: &Inputs,
+    buffers: &mut BufferPool,
+) -> EvalResult<Tensor> {
+    let x = inputs.get(0)?;
+    let v = x.as_slice::<f32>()?;
+    let mut out = buffers.take_u8(v.len());
+    let q = ChannelQuant {
+        scales: &[y.scale],
+        zero_points: &[y.zero_point],
+    };
+    quantize_linear_f32_to_u8(tier, v, AxisShape::per_tensor(v.len()), q, &mut out).map_err(kernel_error)?;
+    let s = x.shape();
+    if layout == Layout::Nchw {
+        return Ok(Tensor::new(s, out)?);
+    }
+    ensure(s.len() == 4, || {
+        format!("input planned as 4-D for an NHWC output, got {s:?}")
+    })?;
+    let mut nhwc = buffers.take_u8(v.len());
+    convert_layout(&out, (s[0], s[1], s[2] * s[3]), Layout::Nchw, &mut nhwc);
+    buffers.recycle(Tensor::new(s, out)?);
+    Ok(Tensor::new([s[0], s[2], s[3], s[1]], nhwc)?)
 }
 
 fn pool(max: bool, g: &PoolGeometry, quant: &PoolQuant, inputs: &Inputs) -> EvalResult<Tensor> {

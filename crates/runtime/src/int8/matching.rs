@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use lowbit_graph::ops::{BinaryOp, UnaryOp};
 use lowbit_graph::{Graph, Node, Op, ValueId};
-use lowbit_kernels::int8::ops::{OutputType, PoolGeometry, PoolQuant, QParams};
+use lowbit_kernels::int8::ops::{Layout, OutputType, PoolGeometry, PoolQuant, QParams};
 use lowbit_kernels::int8::{selected_tier, Tier};
 use lowbit_tensor::{DType, Tensor};
 
@@ -43,7 +43,7 @@ pub(crate) fn find(graph: &Graph) -> Matches {
     let mut matches = Matches::default();
     for node in &graph.nodes {
         let found = match node.op {
-            Op::QuantizeLinear(_) => m.qdq(node),
+            Op::QuantizeLinear(_) => m.qdq(node).or_else(|| m.quantize(node)),
             Op::QLinearConv(_) | Op::QLinearMatMul => m.qoperator(node),
             _ => None,
         };
@@ -171,6 +171,30 @@ impl<'g> Matcher<'g> {
         })
     }
 
+    /// A QuantizeLinear of a computed f32 tensor to per-tensor u8 that ends no pattern
+    /// (a model's entry, or the exit of an f32 fallback): the vector quantize kernel,
+    /// which can also write NHWC for the integer convs it feeds.
+    fn quantize(&self, q: &'g Node) -> Option<(Group, Vec<ValueId>)> {
+        let x = q.input(0)?;
+        let f32_input = self.graph.value(x).fact.dtype == Some(DType::F32);
+        if self.graph.initializer(x).is_some() || !f32_input {
+            return None;
+        }
+        let y = NodeQuant::of(self.graph, q)?.per_tensor_u8()?;
+        let group = Group {
+            name: q.name.clone(),
+            op: q.op.clone(),
+            inputs: vec![Some(x)],
+            output: q.outputs[0],
+            kernel: Int8Kernel::Quantize {
+                tier: self.tier,
+                y,
+                output: Layout::Nchw,
+            },
+        };
+        Some((group, vec![q.outputs[0]]))
+    }
+
     /// DQ → op → [Relu/Clip] → Q.
     fn qdq(&self, q: &'g Node) -> Option<(Group, Vec<ValueId>)> {
         let t = self.tail(q)?;
@@ -201,6 +225,7 @@ impl<'g> Matcher<'g> {
                 let kernel = Int8Kernel::GlobalAveragePool {
                     tier: self.tier,
                     quant: quant(xp),
+                    input: Layout::Nchw,
                 };
                 (vec![Some(x)], kernel)
             }

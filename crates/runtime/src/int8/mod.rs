@@ -24,6 +24,9 @@
 //! step at its QuantizeLinear in the compiled plan. Nodes of a quantized region that
 //! still run in f32 are listed by [`fallbacks`].
 //!
+//! Layout: u8 activations that only pass between integer convs and adds stay NHWC
+//! (see [`layouts`]); the integer steps convert to and from NCHW at every other edge.
+//!
 //! Numerics: conv and linear accumulate exactly in i32 and requantize once
 //! (`x_scale · w_scale[c] / y_scale`, round half to even), so they can differ by one step
 //! from the f32 reference, which rounds the float sum; QLinearConv/QLinearMatMul match
@@ -32,6 +35,7 @@
 
 mod build;
 mod kernel;
+mod layouts;
 mod matching;
 mod params;
 
@@ -40,6 +44,7 @@ use std::collections::HashMap;
 use lowbit_graph::{Graph, Op, ValueId};
 
 pub(crate) use kernel::Int8Kernel;
+pub(crate) use layouts::assign as assign_layouts;
 pub(crate) use matching::{find, Matches};
 
 use crate::compile::{Kernel, Step};

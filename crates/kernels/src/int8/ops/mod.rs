@@ -13,17 +13,18 @@
 //!   (ReLU / ReLU6 expressed as an output range, see [`super::requant::activation_range`]).
 //!
 //! # Layout
-//! Tensors are NCHW, like the FP32 engine and ONNX, so the runtime converts nothing at graph
-//! edges and the two engines share shapes and geometry ([`ConvGeometry`], pads
-//! `[top, left, bottom, right]`). The GEMM wants u8 activations on its left (`A`, M×K),
-//! so convolutions go through GEMM as `patches[pixels × K] · W^T[K × Cout]`. Internally
-//! that path is NHWC: each group's input is transposed to pixel-major order (for a 1×1
-//! stride-1 conv that already is the patch matrix), the im2col copies whole channel runs
-//! per tap (the weights are reordered to `[ky, kx, ci]` depth at plan time to match), and
-//! the u8 result `[pixels × Cout]` is transposed back into NCHW planes after
-//! requantization. The byte transposes are cheap next to the GEMM, and they turn every
-//! im2col tap into one contiguous copy instead of a byte-by-byte gather across planes.
-//! Depthwise convolutions stay NCHW: they work plane by plane.
+//! The ops take NCHW tensors, like the FP32 engine and ONNX, and share its geometry
+//! ([`ConvGeometry`], pads `[top, left, bottom, right]`). The GEMM wants u8 activations on
+//! its left (`A`, M×K), so convolutions go through GEMM as `patches[pixels × K] ·
+//! W^T[K × Cout]`, which is NHWC: a 1×1 stride-1 conv's NHWC input is its patch matrix
+//! and its requantized result is its NHWC output, and im2col copies whole channel runs
+//! per tap (the weights are reordered to `[ky, kx, ci]` depth at plan time to match).
+//! [`QConv2d::run_layout`] therefore also reads and writes NHWC ([`Layout`]), so a runtime
+//! that keeps activations NHWC between integer ops converts only at the edges; from NCHW
+//! it transposes the input and output per call. Depthwise convs have an NHWC kernel
+//! (channels as vector lanes, any filter) and NCHW plane kernels; NCHW to NCHW uses the
+//! latter. [`qglobal_avg_pool_nhwc`] reads NHWC too; the other ops are layout-free
+//! (elementwise) or NCHW.
 //!
 //! # Bit-exactness
 //! Every op has a scalar path that is its reference; the vector paths (chosen by the
@@ -51,12 +52,12 @@ mod quantize_x86;
 mod vector;
 
 pub use concat::{qconcat, QInput};
-pub use conv::{QConv2d, QConvParams};
+pub use conv::{convert_layout, Layout, QConv2d, QConvParams};
 pub use elementwise::{qadd, qmul};
 pub use error::{QOpError, Result};
 pub use linear::{LinearWeights, QLinear, QLinearDequantized, QLinearParams};
 pub use params::{OutputType, QParams};
-pub use pool::{qavg_pool2d, qglobal_avg_pool, qmax_pool2d, PoolQuant};
+pub use pool::{qavg_pool2d, qglobal_avg_pool, qglobal_avg_pool_nhwc, qmax_pool2d, PoolQuant};
 pub use quantize::{
     dequantize_i8_to_f32, dequantize_u8_to_f32, quantize_linear_f32_to_i8, quantize_linear_f32_to_u8,
     AxisShape, ChannelQuant,

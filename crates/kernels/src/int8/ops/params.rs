@@ -1,7 +1,7 @@
 //! Quantization parameters shared by the integer ops.
 
 use super::super::isa::Tier;
-use super::super::requant::{requantize_i8, requantize_u8, ChannelAxis, PerChannel, RequantParams};
+use super::super::requant::{requantize_validated, ChannelAxis, PerChannel, RequantParams};
 use super::error::{QOpError, Result};
 
 /// Element type of a quantized output.
@@ -114,10 +114,8 @@ impl OutputRequant {
             zero_point: self.zero_point,
             range: self.range,
         };
-        match self.dtype {
-            OutputType::U8 => requantize_u8(tier, dims, acc, axis, &params, out)?,
-            OutputType::I8 => requantize_i8(tier, dims, acc, axis, &params, as_i8_mut(out))?,
-        }
+        // `new` of every op validated the multipliers, range and zero point for its type.
+        requantize_validated(tier, dims, acc, axis, &params, out)?;
         Ok(())
     }
 
@@ -138,9 +136,4 @@ impl OutputRequant {
 pub(crate) fn as_bytes_mut(v: &mut [i8]) -> &mut [u8] {
     // SAFETY: i8 and u8 have the same size and alignment and every bit pattern is valid.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len()) }
-}
-
-fn as_i8_mut(v: &mut [u8]) -> &mut [i8] {
-    // SAFETY: as in `as_bytes_mut`.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<i8>(), v.len()) }
 }

@@ -70,6 +70,59 @@ pub fn qglobal_avg_pool(
     Ok(())
 }
 
+/// As [`qglobal_avg_pool`] for NHWC input: `x` holds `batch` images of `pixels × channels`
+/// bytes, `out` gets `batch × channels` values (the same bytes as an NCHW `[N, C, 1, 1]`).
+/// Sums wrap in i32 like the NCHW kernel's, so the order of addition does not matter.
+pub fn qglobal_avg_pool_nhwc(
+    tier: Tier,
+    x: &[u8],
+    (batch, pixels, channels): (usize, usize, usize),
+    q: &PoolQuant,
+    out: &mut [u8],
+) -> Result<()> {
+    const OP: &str = "QLinearGlobalAveragePool";
+    q.validate(OP)?;
+    check_len("pool input", batch * pixels * channels, x.len())?;
+    check_len("pool output", batch * channels, out.len())?;
+    if pixels == 0 {
+        return Err(QOpError::InvalidGeometry {
+            op: OP,
+            why: "empty input planes".into(),
+        });
+    }
+    let zx = q.input.zero_point;
+    let mut acc = vec![0i32; batch * channels];
+    if channels > 0 {
+        for (image, sums) in x
+            .chunks_exact(pixels * channels)
+            .zip(acc.chunks_exact_mut(channels))
+        {
+            for pixel in image.chunks_exact(channels) {
+                for (s, v) in sums.iter_mut().zip(pixel) {
+                    *s = s.wrapping_add(i32::from(*v));
+                }
+            }
+            let offset = (pixels as i32).wrapping_mul(zx);
+            sums.iter_mut().for_each(|s| *s = s.wrapping_sub(offset));
+        }
+    }
+    let params = RequantParams {
+        multiplier: PerChannel::Same(q.input.scale / (q.output.scale * pixels as f32)),
+        bias: PerChannel::Same(0),
+        zero_point: q.output.zero_point,
+        range: q.range,
+    };
+    requantize_u8(
+        tier,
+        (1, batch * channels),
+        &acc,
+        ChannelAxis::Columns,
+        &params,
+        out,
+    )?;
+    Ok(())
+}
+
 /// Average pooling; `x` is `planes` planes of `h × w`, `out` is `planes` planes of the
 /// geometry's output size. The divisor counts padded cells when
 /// `count_include_pad` (they hold real zero), never cells past the end padding.

@@ -211,12 +211,61 @@ pub(crate) struct RowParams<'a> {
     pub hi: f32,
 }
 
+/// Requantizes bytes of either output type with parameters an op validated when it was
+/// built ([`RequantParams::validate`] walks every channel, which per call would cost as
+/// much as a small block's arithmetic): only the tier and the sizes are checked here.
+pub(crate) fn requantize_validated(
+    tier: Tier,
+    (rows, cols): (usize, usize),
+    acc: &[i32],
+    axis: ChannelAxis,
+    params: &RequantParams<'_>,
+    out: &mut [u8],
+) -> Result<()> {
+    if !tier.is_available() {
+        return Err(Int8Error::TierUnavailable { tier });
+    }
+    let channels = match axis {
+        ChannelAxis::Columns => cols,
+        ChannelAxis::Rows => rows,
+    };
+    let sizes_ok = acc.len() == rows * cols
+        && out.len() == rows * cols
+        && params.multiplier.len_ok(channels)
+        && params.bias.len_ok(channels);
+    if !sizes_ok {
+        return Err(Int8Error::LengthMismatch {
+            what: "requantized block",
+            expected: rows * cols,
+            actual: acc.len().min(out.len()),
+        });
+    }
+    run(tier, cols, acc, axis, params, out);
+    Ok(())
+}
+
 fn run(tier: Tier, cols: usize, acc: &[i32], axis: ChannelAxis, params: &RequantParams<'_>, out: &mut [u8]) {
     if cols == 0 {
         return;
     }
     let zp = params.zero_point;
     let (lo, hi) = ((params.range.0 - zp) as f32, (params.range.1 - zp) as f32);
+    #[cfg(target_arch = "x86_64")]
+    if let (Tier::Amx | Tier::Avx512Vnni, ChannelAxis::Columns, PerChannel::Each(m), PerChannel::Each(b)) =
+        (tier, axis, params.multiplier, params.bias)
+    {
+        let row = RowParams {
+            multiplier: params.multiplier,
+            bias: params.bias,
+            zero_point: zp,
+            lo,
+            hi,
+        };
+        // SAFETY: `check` verified the tier (which implies AVX-512F) and that the
+        // per-column parameters have `cols` values and `acc`, `out` `rows · cols`.
+        unsafe { avx512::avx512_requant_columns(acc, (m, b), &row, out) };
+        return;
+    }
     for (r, (acc_row, out_row)) in acc.chunks_exact(cols).zip(out.chunks_exact_mut(cols)).enumerate() {
         let (multiplier, bias) = match axis {
             ChannelAxis::Columns => (params.multiplier, params.bias),

@@ -75,6 +75,11 @@ impl Depthwise {
         Ok(Depthwise { weights, vector })
     }
 
+    /// `[C, kh·kw]` weights minus their channel's zero point.
+    pub(super) fn weights(&self) -> &[i32] {
+        &self.weights
+    }
+
     pub(super) fn kernel_name(&self) -> &'static str {
         self.vector.map_or("scalar_dwconv_u8s8", |(_, name)| name)
     }

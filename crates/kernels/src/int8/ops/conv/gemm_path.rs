@@ -1,10 +1,10 @@
 //! Convolution as GEMM: pixel-major patches (u8, M = pixels) times packed weights
 //! (i8, K = kh · kw · in_channels/group, N = out_channels/group), one GEMM per group.
 //!
-//! The group's input planes are first transposed to pixel-major (NHWC) order, so a patch
-//! row is `kh·kw` contiguous copies of `in_channels/group` bytes rather than a byte-by-byte
-//! gather; the weights are reordered to the matching `[ky, kx, ci]` depth order at plan
-//! time. For a pointwise conv the transposed input is the patch matrix itself.
+//! Activations are NHWC (pixel-major), so a patch row is `kh·kw` contiguous copies of
+//! `in_channels/group` bytes rather than a byte-by-byte gather; the weights are reordered
+//! to the matching `[ky, kx, ci]` depth order at plan time. For an ungrouped pointwise
+//! conv the input is the patch matrix itself and the requantized GEMM result the output.
 
 use rayon::prelude::*;
 
@@ -16,9 +16,20 @@ use super::super::super::requant::ChannelAxis;
 use super::super::error::Result;
 use super::super::params::OutputRequant;
 use super::geometry::is_pointwise;
-use super::transpose::transpose_bytes;
+use super::layout::{prefix, Scratch};
 use super::Image;
 use crate::f32::ConvGeometry;
+
+/// Bytes of i32 accumulators one GEMM call produces before they are requantized: small
+/// enough to stay in L2 (and mostly L1), where a whole layer's accumulators (4.8 MB for a
+/// 112×112×96 expansion) would go to memory and back.
+const ACC_CHUNK_BYTES: usize = 128 * 1024;
+
+/// Output rows (pixels) per GEMM call for `cols` output channels: a multiple of 32 (the
+/// largest microkernel height), at least one.
+fn chunk_rows(cols: usize) -> usize {
+    (ACC_CHUNK_BYTES / (4 * cols.max(1)) / 32).max(1) * 32
+}
 
 #[derive(Debug)]
 pub(super) struct GemmConv {
@@ -40,6 +51,7 @@ impl GemmConv {
             g.in_channels / g.group * g.kernel[0] * g.kernel[1],
             g.out_channels / g.group,
         );
+        let tier = gemm_tier(tier, k);
         let packed = weights
             .chunks_exact(k * n)
             .map(|group_weights| {
@@ -59,54 +71,82 @@ impl GemmConv {
         gemm_kernel_name(self.packed[0].tier())
     }
 
-    /// One batch item: `x` is `[Cin, h, w]`, `out` is `[Cout, oh, ow]`.
-    pub(super) fn run(
+    /// One batch item in NHWC: `x` is `[h, w, Cin]`, `out` is `[oh, ow, Cout]`. With one
+    /// group, a pointwise conv multiplies `x` itself and every conv requantizes straight
+    /// into `out`; grouped convs gather each group's channels through im2col and scatter
+    /// its result columns.
+    pub(super) fn run_nhwc(
         &self,
         g: &ConvGeometry,
         image: &Image,
         x: &[u8],
         output: &OutputRequant,
         out: &mut [u8],
+        scratch: &mut Scratch,
     ) -> Result<()> {
         let (cin_g, cout_g) = (g.in_channels / g.group, g.out_channels / g.group);
-        let (hw, pixels) = (image.h * image.w, image.oh * image.ow);
+        let pixels = image.oh * image.ow;
         let k = self.packed[0].k();
-        let mut pixel_major_input = vec![0u8; hw * cin_g];
-        let mut patches = vec![0u8; if self.pointwise { 0 } else { pixels * k }];
-        let mut acc = vec![0i32; pixels * cout_g];
-        let mut pixel_major = vec![0u8; pixels * cout_g];
+        let za = i32::from(image.zero_point);
+        let rows = chunk_rows(cout_g).min(pixels);
+        let acc = prefix(&mut scratch.acc, rows * cout_g);
         for (group, packed) in self.packed.iter().enumerate() {
-            let xg = &x[group * cin_g * hw..][..cin_g * hw];
-            transpose_bytes(xg, cin_g, hw, &mut pixel_major_input);
-            if !self.pointwise {
-                im2col(g, image, cin_g, &pixel_major_input, &mut patches);
-            }
-            let patches = if self.pointwise {
-                &pixel_major_input
+            let patches: &[u8] = if self.pointwise && g.group == 1 {
+                x
             } else {
-                &patches
+                let patches = prefix(&mut scratch.patches, pixels * k);
+                let channels = Channels {
+                    first: group * cin_g,
+                    count: cin_g,
+                    stride: g.in_channels,
+                };
+                im2col(g, image, channels, x, patches);
+                patches
             };
             let first = group * cout_g;
             let zb = BZeroPoints::PerColumn(&self.weight_zero_points[first..first + cout_g]);
-            let za = i32::from(image.zero_point);
-            gemm_u8i8_i32(pixels, patches, k, za, packed, zb, &mut acc)?;
-            let dims = (pixels, cout_g);
-            output.run(
-                packed.tier(),
-                dims,
-                &acc,
-                ChannelAxis::Columns,
-                first,
-                &mut pixel_major,
-            )?;
-            transpose_bytes(
-                &pixel_major,
-                pixels,
-                cout_g,
-                &mut out[first * pixels..][..cout_g * pixels],
+            let group_out = prefix(
+                &mut scratch.group_output,
+                if g.group == 1 { 0 } else { pixels * cout_g },
             );
+            for r0 in (0..pixels).step_by(rows) {
+                let m = rows.min(pixels - r0);
+                let acc = &mut acc[..m * cout_g];
+                gemm_u8i8_i32(m, &patches[r0 * k..], k, za, packed, zb, acc)?;
+                let dims = (m, cout_g);
+                let tier = packed.tier();
+                if g.group == 1 {
+                    let out = &mut out[r0 * cout_g..][..m * cout_g];
+                    output.run(tier, dims, acc, ChannelAxis::Columns, first, out)?;
+                } else {
+                    let out = &mut group_out[r0 * cout_g..][..m * cout_g];
+                    output.run(tier, dims, acc, ChannelAxis::Columns, first, out)?;
+                }
+            }
+            if g.group > 1 {
+                for (src, dst) in group_out
+                    .chunks_exact(cout_g)
+                    .zip(out.chunks_exact_mut(g.out_channels))
+                {
+                    dst[first..first + cout_g].copy_from_slice(src);
+                }
+            }
         }
         Ok(())
+    }
+}
+
+/// The tier whose GEMM runs a conv of depth `k` on `tier`. AMX multiplies 64-deep K steps
+/// from A tiles it packs per block; for a shallow K (the expansion convs of small
+/// channel counts, a 3-channel stem) most of each step is zero padding and the packing
+/// costs more than AMX saves, while AVX-512 VNNI reads the NHWC rows in place. Both
+/// return the same bits.
+fn gemm_tier(tier: Tier, k: usize) -> Tier {
+    const AMX_MIN_K: usize = 128;
+    if tier == Tier::Amx && k < AMX_MIN_K && Tier::Avx512Vnni.is_available() {
+        Tier::Avx512Vnni
+    } else {
+        tier
     }
 }
 
@@ -126,12 +166,20 @@ fn channels_last(weights: &[i8], channels: usize, taps: usize) -> Vec<i8> {
     out
 }
 
-/// Pixel-major patch matrix from a pixel-major input `x` (`[h, w, channels]`): row
-/// `oy·ow + ox` holds, for each tap `(ky, kx)`, the `channels` input bytes under it, or the
-/// input zero point where the tap covers padding. Output rows are filled in parallel when
-/// the rayon pool has several threads.
-fn im2col(g: &ConvGeometry, image: &Image, channels: usize, x: &[u8], patches: &mut [u8]) {
-    let k = channels * g.kernel[0] * g.kernel[1];
+/// The input channels one group reads from an NHWC pixel of `stride` channels.
+#[derive(Clone, Copy)]
+struct Channels {
+    first: usize,
+    count: usize,
+    stride: usize,
+}
+
+/// Pixel-major patch matrix from an NHWC input `x` (`[h, w, stride]`): row `oy·ow + ox`
+/// holds, for each tap `(ky, kx)`, the group's `count` input bytes under it, or the input
+/// zero point where the tap covers padding. Output rows are filled in parallel when the
+/// rayon pool has several threads.
+fn im2col(g: &ConvGeometry, image: &Image, channels: Channels, x: &[u8], patches: &mut [u8]) {
+    let k = channels.count * g.kernel[0] * g.kernel[1];
     debug_assert_eq!(patches.len(), image.oh * image.ow * k);
     let fill = |(oy, rows): (usize, &mut [u8])| im2col_row(g, image, channels, x, oy, rows);
     if rayon::current_num_threads() > 1 {
@@ -142,19 +190,19 @@ fn im2col(g: &ConvGeometry, image: &Image, channels: usize, x: &[u8], patches: &
 }
 
 /// The patch rows of output row `oy`.
-fn im2col_row(g: &ConvGeometry, image: &Image, channels: usize, x: &[u8], oy: usize, rows: &mut [u8]) {
+fn im2col_row(g: &ConvGeometry, image: &Image, channels: Channels, x: &[u8], oy: usize, rows: &mut [u8]) {
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
     let [dh, dw] = g.dilations;
     let (h, w, zp) = (image.h as isize, image.w as isize, image.zero_point);
-    for (ox, row) in rows.chunks_exact_mut(channels * kh * kw).enumerate() {
-        for (t, tap) in row.chunks_exact_mut(channels).enumerate() {
+    for (ox, row) in rows.chunks_exact_mut(channels.count * kh * kw).enumerate() {
+        for (t, tap) in row.chunks_exact_mut(channels.count).enumerate() {
             let (ky, kx) = (t / kw, t % kw);
             let iy = (oy * sh + ky * dh) as isize - g.pads[0] as isize;
             let ix = (ox * sw + kx * dw) as isize - g.pads[1] as isize;
             if (0..h).contains(&iy) && (0..w).contains(&ix) {
-                let at = (iy as usize * image.w + ix as usize) * channels;
-                tap.copy_from_slice(&x[at..at + channels]);
+                let at = (iy as usize * image.w + ix as usize) * channels.stride + channels.first;
+                tap.copy_from_slice(&x[at..at + channels.count]);
             } else {
                 tap.fill(zp);
             }

@@ -11,18 +11,25 @@
 
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
+mod depthwise_nhwc;
+#[cfg(target_arch = "x86_64")]
 mod depthwise_vnni;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_x86;
 mod gemm_path;
 mod geometry;
+mod layout;
 mod transpose;
+
+pub use layout::{convert_layout, Layout};
 
 use super::super::isa::Tier;
 use super::super::requant::PerChannel;
 use super::error::{check_len, Result};
 use super::params::{as_bytes_mut, invalid, validate_range, OutputRequant, OutputType};
 use crate::f32::ConvGeometry;
+use layout::{prefix, Scratch};
+use transpose::transpose_bytes;
 
 /// Everything a quantized convolution needs besides its geometry.
 #[derive(Debug, Clone, Copy)]
@@ -54,9 +61,18 @@ pub struct QConv2d {
 
 #[derive(Debug)]
 enum Algorithm {
-    Depthwise(depthwise::Depthwise),
+    /// The plane kernels, and the NHWC kernel where this CPU has one.
+    Depthwise(depthwise::Depthwise, Option<NhwcDepthwise>),
     Gemm(gemm_path::GemmConv),
 }
+
+#[cfg(target_arch = "x86_64")]
+use depthwise_nhwc::NhwcDepthwise;
+
+/// Stands in for the NHWC depthwise kernel where there is none.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Debug)]
+enum NhwcDepthwise {}
 
 const OP: &str = "QConv2d";
 
@@ -86,25 +102,27 @@ impl QConv2d {
         };
         validate_range(OP, p.output_range, p.output_zero_point, p.output_type)?;
         let zx = i32::from(p.input_zero_point);
-        let (algorithm, bias) = if geometry.is_depthwise() {
+        let mut output = OutputRequant {
+            multiplier,
+            bias,
+            zero_point: p.output_zero_point,
+            range: p.output_range,
+            dtype: p.output_type,
+        };
+        let algorithm = if geometry.is_depthwise() {
             let dw = depthwise::Depthwise::new(tier, &geometry, p.weights, &weight_zero_points)?;
-            let folded = dw.fold_input_zero_point(&bias, zx);
-            (Algorithm::Depthwise(dw), folded)
+            output.bias = dw.fold_input_zero_point(&output.bias, zx);
+            let nhwc = nhwc_depthwise(tier, &geometry, &dw, &output, p.input_zero_point);
+            Algorithm::Depthwise(dw, nhwc)
         } else {
             let gemm = gemm_path::GemmConv::new(tier, &geometry, p.weights, weight_zero_points)?;
-            (Algorithm::Gemm(gemm), bias)
+            Algorithm::Gemm(gemm)
         };
         Ok(QConv2d {
             geometry,
             tier,
             input_zero_point: p.input_zero_point,
-            output: OutputRequant {
-                multiplier,
-                bias,
-                zero_point: p.output_zero_point,
-                range: p.output_range,
-                dtype: p.output_type,
-            },
+            output,
             algorithm,
         })
     }
@@ -121,7 +139,17 @@ impl QConv2d {
     /// GEMM microkernel's name.
     pub fn kernel_name(&self) -> &'static str {
         match &self.algorithm {
-            Algorithm::Depthwise(d) => d.kernel_name(),
+            Algorithm::Depthwise(d, _) => d.kernel_name(),
+            Algorithm::Gemm(g) => g.kernel_name(),
+        }
+    }
+
+    /// Name of the kernel that runs on NHWC activations: the GEMM's microkernel, the NHWC
+    /// depthwise kernel, or the plane kernel between transposes where there is none.
+    pub fn nhwc_kernel_name(&self) -> &'static str {
+        match &self.algorithm {
+            Algorithm::Depthwise(_, Some(_)) => "avx512_dwconv_nhwc_u8s8",
+            Algorithm::Depthwise(d, None) => d.kernel_name(),
             Algorithm::Gemm(g) => g.kernel_name(),
         }
     }
@@ -130,16 +158,35 @@ impl QConv2d {
     /// ([`ConvGeometry::output_hw`]) and is fully overwritten. Needs a u8 output type.
     pub fn run(&self, x: &[u8], batch: usize, h: usize, w: usize, out: &mut [u8]) -> Result<()> {
         self.output.expect_type(OP, OutputType::U8)?;
-        self.run_bytes(x, batch, h, w, out)
+        self.run_bytes(x, (batch, h, w), (Layout::Nchw, Layout::Nchw), out)
     }
 
     /// As [`QConv2d::run`] for an i8 output type.
     pub fn run_i8(&self, x: &[u8], batch: usize, h: usize, w: usize, out: &mut [i8]) -> Result<()> {
         self.output.expect_type(OP, OutputType::I8)?;
-        self.run_bytes(x, batch, h, w, as_bytes_mut(out))
+        self.run_bytes(x, (batch, h, w), (Layout::Nchw, Layout::Nchw), as_bytes_mut(out))
     }
 
-    fn run_bytes(&self, x: &[u8], batch: usize, h: usize, w: usize, out: &mut [u8]) -> Result<()> {
+    /// As [`QConv2d::run`] with the input read and the output written in the given
+    /// layouts (`[batch, h, w, C]` for NHWC), for the planned output type (i8 outputs as
+    /// their two's-complement bytes). NHWC on both sides converts nothing.
+    pub fn run_layout(
+        &self,
+        x: &[u8],
+        (batch, h, w): (usize, usize, usize),
+        layouts: (Layout, Layout),
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.run_bytes(x, (batch, h, w), layouts, out)
+    }
+
+    fn run_bytes(
+        &self,
+        x: &[u8],
+        (batch, h, w): (usize, usize, usize),
+        layouts: (Layout, Layout),
+        out: &mut [u8],
+    ) -> Result<()> {
         let g = &self.geometry;
         let (oh, ow) = g.output_hw(h, w);
         let (in_len, out_len) = (g.in_channels * h * w, g.out_channels * oh * ow);
@@ -155,13 +202,95 @@ impl QConv2d {
             ow,
             zero_point: self.input_zero_point,
         };
-        for (xb, ob) in x.chunks_exact(in_len).zip(out.chunks_exact_mut(out_len)) {
-            match &self.algorithm {
-                Algorithm::Depthwise(d) => d.run(self.tier, g, &image, xb, &self.output, ob)?,
-                Algorithm::Gemm(m) => m.run(g, &image, xb, &self.output, ob)?,
+        layout::with_scratch(|scratch| {
+            for (xb, ob) in x.chunks_exact(in_len).zip(out.chunks_exact_mut(out_len)) {
+                self.run_item(&image, xb, layouts, ob, scratch)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// One batch item: converts the input to NHWC and the NHWC result to the output
+    /// layout where they differ. Depthwise NCHW to NCHW stays on the plane kernels.
+    fn run_item(
+        &self,
+        image: &Image,
+        x: &[u8],
+        layouts: (Layout, Layout),
+        out: &mut [u8],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let g = &self.geometry;
+        if let (Algorithm::Depthwise(d, _), (Layout::Nchw, Layout::Nchw)) = (&self.algorithm, layouts) {
+            return d.run(self.tier, g, image, x, &self.output, out);
+        }
+        let (hw, pixels) = (image.h * image.w, image.oh * image.ow);
+        let mut input = std::mem::take(&mut scratch.input);
+        let x = match layouts.0 {
+            Layout::Nhwc => x,
+            Layout::Nchw => {
+                let nhwc = prefix(&mut input, x.len());
+                transpose_bytes(x, g.in_channels, hw, nhwc);
+                nhwc
+            }
+        };
+        let mut output = std::mem::take(&mut scratch.output);
+        let result = match layouts.1 {
+            Layout::Nhwc => self.run_nhwc(image, x, out, scratch),
+            Layout::Nchw => {
+                let nhwc = prefix(&mut output, out.len());
+                let r = self.run_nhwc(image, x, nhwc, scratch);
+                transpose_bytes(nhwc, pixels, g.out_channels, out);
+                r
+            }
+        };
+        (scratch.input, scratch.output) = (input, output);
+        result
+    }
+
+    /// One batch item, NHWC to NHWC.
+    fn run_nhwc(&self, image: &Image, x: &[u8], out: &mut [u8], scratch: &mut Scratch) -> Result<()> {
+        let g = &self.geometry;
+        match &self.algorithm {
+            Algorithm::Gemm(m) => m.run_nhwc(g, image, x, &self.output, out, scratch),
+            #[cfg(target_arch = "x86_64")]
+            Algorithm::Depthwise(_, Some(nhwc)) => {
+                nhwc.run(g, image, x, out);
+                Ok(())
+            }
+            Algorithm::Depthwise(d, _) => {
+                let (hw, pixels) = (image.h * image.w, image.oh * image.ow);
+                let planes_in = prefix(&mut scratch.planes_in, x.len());
+                transpose_bytes(x, hw, g.in_channels, planes_in);
+                let planes_out = prefix(&mut scratch.planes_out, out.len());
+                d.run(self.tier, g, image, planes_in, &self.output, planes_out)?;
+                transpose_bytes(planes_out, g.out_channels, pixels, out);
+                Ok(())
             }
         }
-        Ok(())
+    }
+}
+
+/// The NHWC depthwise kernel for this conv, where the tier's vector class has one.
+fn nhwc_depthwise(
+    tier: Tier,
+    g: &ConvGeometry,
+    dw: &depthwise::Depthwise,
+    output: &OutputRequant,
+    input_zero_point: u8,
+) -> Option<NhwcDepthwise> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let vector = super::vector::Vector::for_tier(tier).ok()?;
+        let taps = g.kernel[0] * g.kernel[1];
+        (vector == super::vector::Vector::Avx512)
+            .then(|| NhwcDepthwise::new(taps, dw.weights(), output, input_zero_point))
+            .flatten()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (tier, g, dw, output, input_zero_point);
+        None
     }
 }
 

@@ -1,0 +1,225 @@
+//! Depthwise convolution on NHWC bytes with AVX-512BW.
+//!
+//! Channels are the vector lanes, so one kernel serves every filter size, stride,
+//! dilation and padding: an output pixel is `Σ_taps x[tap pixel][c] · w'[c][tap]` for 16
+//! channels at a time, with each tap's pixel found through a pointer (the input pixel, or
+//! a row of input zero points where the tap covers padding — the zero point is what the
+//! folded bias expects there, see [`super::depthwise`]).
+//!
+//! Two taps share one `vpmaddwd`: 32 channels of taps `2p` and `2p + 1` are widened to
+//! i16 and interleaved (`vpunpck{l,h}wd`) into i16 pairs per i32 lane, which multiply
+//! the i16 weight pairs `(w'[2p], w'[2p+1])` (both taps' `w − zw` fit i16) and add the two
+//! products into the lane exactly. The interleave works within 128-bit lanes, so the two
+//! accumulator vectors hold channels `{0–3, 8–11, 16–19, 24–27}` and `{4–7, 12–15, …}`;
+//! the weight, bias and multiplier tables are stored in that order, and the saturating
+//! pack that narrows the requantized i32 lanes to i16 (`vpackssdw`, also per 128-bit lane)
+//! puts the channels back in order. The sums are requantized in registers with the
+//! crate's rule, in the same operation order as `requant::scalar`, so the bytes equal the
+//! plane kernels'.
+
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+use super::super::params::OutputRequant;
+use super::Image;
+use crate::f32::ConvGeometry;
+
+/// Channels per block (two i32 accumulator vectors).
+const LANES: usize = 32;
+
+/// Position of channel `c` in the tables: blocks of 32 channels, each stored as the
+/// low-interleave vector then the high-interleave vector (see the module documentation).
+fn table_index(c: usize) -> usize {
+    let (block, i) = (c / LANES, c % LANES);
+    let (lane, within) = (i / 8, i % 8);
+    block * LANES + (within / 4) * 16 + lane * 4 + within % 4
+}
+
+/// Filters with more taps than this take the plane kernels (through transposes).
+pub(super) const MAX_TAPS: usize = 63;
+
+/// Weights and requantization of one depthwise conv, padded to whole vectors.
+#[derive(Debug)]
+pub(super) struct NhwcDepthwise {
+    channels: usize,
+    /// Channels rounded up to whole vectors: the row length of the tables below.
+    padded: usize,
+    /// `[pair][padded]`: `w'[2p]` in the low and `w'[2p + 1]` in the high 16 bits (0 past
+    /// the last tap and the last channel).
+    pairs: Vec<i32>,
+    bias: Vec<i32>,
+    multiplier: Vec<f32>,
+    zero_point: i32,
+    /// Output range minus the zero point.
+    lo: f32,
+    hi: f32,
+    /// One pixel of input zero points: what taps over padding read.
+    zero_pixel: Vec<u8>,
+}
+
+impl NhwcDepthwise {
+    /// `weights` are `[C, taps]` values `w − zw` (in -255..=255); `output` holds the bias
+    /// with the input zero point already folded in. `None` without AVX-512BW or when the
+    /// filter has more than [`MAX_TAPS`] taps.
+    pub(super) fn new(
+        taps: usize,
+        weights: &[i32],
+        output: &OutputRequant,
+        input_zero_point: u8,
+    ) -> Option<NhwcDepthwise> {
+        let cpu = std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw");
+        if !cpu || taps > MAX_TAPS || taps == 0 {
+            return None;
+        }
+        let channels = output.bias.len();
+        let padded = channels.div_ceil(LANES) * LANES;
+        let pair_count = taps.div_ceil(2);
+        let mut pairs = vec![0i32; pair_count * padded];
+        let mut bias = vec![0; padded];
+        let mut multiplier = vec![1.0; padded];
+        for (c, filter) in weights.chunks_exact(taps).enumerate() {
+            let at = table_index(c);
+            for p in 0..pair_count {
+                let low = filter[2 * p] as i16 as u16;
+                let high = filter.get(2 * p + 1).map_or(0, |w| *w as i16 as u16);
+                pairs[p * padded + at] = (u32::from(low) | (u32::from(high) << 16)) as i32;
+            }
+            bias[at] = output.bias[c];
+            multiplier[at] = output.multiplier[c];
+        }
+        let zp = output.zero_point;
+        Some(NhwcDepthwise {
+            channels,
+            padded,
+            pairs,
+            bias,
+            multiplier,
+            zero_point: zp,
+            lo: (output.range.0 - zp) as f32,
+            hi: (output.range.1 - zp) as f32,
+            zero_pixel: vec![input_zero_point; channels],
+        })
+    }
+
+    /// One batch item: `x` is `[h, w, C]`, `out` is `[oh, ow, C]`. Output rows run in
+    /// parallel when the rayon pool has several threads.
+    pub(super) fn run(&self, g: &ConvGeometry, image: &Image, x: &[u8], out: &mut [u8]) {
+        let row_len = image.ow * self.channels;
+        let row = |(oy, out_row): (usize, &mut [u8])| self.run_row(g, image, x, oy, out_row);
+        if rayon::current_num_threads() > 1 {
+            out.par_chunks_mut(row_len).enumerate().for_each(row);
+        } else {
+            out.chunks_mut(row_len).enumerate().for_each(row);
+        }
+    }
+
+    fn run_row(&self, g: &ConvGeometry, image: &Image, x: &[u8], oy: usize, out: &mut [u8]) {
+        let [kh, kw] = g.kernel;
+        let [sh, sw] = g.strides;
+        let [dh, dw] = g.dilations;
+        let c = self.channels;
+        let taps = kh * kw;
+        let zero = self.zero_pixel.as_ptr();
+        let mut pointers = [zero; MAX_TAPS + 1];
+        // Input row of each filter row, or None over padding.
+        let mut rows = [None; MAX_TAPS];
+        for (ky, row) in rows.iter_mut().enumerate().take(kh) {
+            let iy = (oy * sh + ky * dh) as isize - g.pads[0] as isize;
+            *row = (0..image.h as isize).contains(&iy).then_some(iy as usize);
+        }
+        let all_rows = rows[..kh].iter().all(Option::is_some);
+        let top = rows[0].unwrap_or(0);
+        for (ox, pixel) in out.chunks_exact_mut(c).enumerate() {
+            let left = (ox * sw) as isize - g.pads[1] as isize;
+            let right = left + ((kw - 1) * dw) as isize;
+            if all_rows && left >= 0 && right < image.w as isize {
+                // Interior: every tap is in the image, at a fixed offset from the first.
+                let base = x[(top * image.w + left as usize) * c..].as_ptr();
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let offset = (ky * dh * image.w + kx * dw) * c;
+                        pointers[ky * kw + kx] = base.wrapping_add(offset);
+                    }
+                }
+            } else {
+                for (ky, row) in rows.iter().enumerate().take(kh) {
+                    for kx in 0..kw {
+                        let ix = left + (kx * dw) as isize;
+                        pointers[ky * kw + kx] = match row {
+                            Some(iy) if (0..image.w as isize).contains(&ix) => {
+                                x[(iy * image.w + ix as usize) * c..].as_ptr()
+                            }
+                            _ => zero,
+                        };
+                    }
+                }
+            }
+            // An odd last tap pairs with weight 0; any readable pixel will do.
+            pointers[taps] = pointers[taps - 1];
+            // SAFETY: `new` checked AVX-512F/BW; every pointer addresses `c` readable
+            // bytes (an input pixel inside `x`, or the zero pixel); the tables hold
+            // `padded` values per pair; `pixel` has `c` bytes.
+            unsafe { self.pixel(&pointers[..taps.div_ceil(2) * 2], pixel) };
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F and BW; see the call site.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn pixel(&self, pointers: &[*const u8], out: &mut [u8]) {
+        let full = self.channels / LANES * LANES;
+        for c0 in (0..full).step_by(LANES) {
+            self.block(pointers, c0, u32::MAX, out.as_mut_ptr());
+        }
+        if full < self.channels {
+            let mask = (1u32 << (self.channels - full)) - 1;
+            self.block(pointers, full, mask, out.as_mut_ptr());
+        }
+    }
+
+    /// Channels `c0..c0 + 32` (those set in `mask`) of one output pixel.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn block(&self, pointers: &[*const u8], c0: usize, mask: u32, out: *mut u8) {
+        let load = |p: *const u8| {
+            if mask == u32::MAX {
+                _mm512_cvtepu8_epi16(_mm256_loadu_si256(p.add(c0).cast()))
+            } else {
+                _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask, p.add(c0).cast()))
+            }
+        };
+        let table = |t: &[i32], p: usize, half: usize| {
+            _mm512_loadu_si512(t.as_ptr().add(p * self.padded + c0 + half).cast())
+        };
+        let (mut low, mut high) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for (p, pair) in pointers.chunks_exact(2).enumerate() {
+            let (a, b) = (load(pair[0]), load(pair[1]));
+            low = _mm512_add_epi32(
+                low,
+                _mm512_madd_epi16(_mm512_unpacklo_epi16(a, b), table(&self.pairs, p, 0)),
+            );
+            high = _mm512_add_epi32(
+                high,
+                _mm512_madd_epi16(_mm512_unpackhi_epi16(a, b), table(&self.pairs, p, 16)),
+            );
+        }
+        let low = self.requantize(low, c0);
+        let high = self.requantize(high, c0 + 16);
+        // In range after the clamp, so the saturating pack and the truncation to bytes
+        // are exact (the low byte is the u8 value or the i8 two's complement).
+        _mm512_mask_cvtepi16_storeu_epi8(out.add(c0).cast(), mask, _mm512_packs_epi32(low, high));
+    }
+
+    /// The rule on the 16 lanes whose table entries start at `at`; returns `q + zp`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn requantize(&self, sums: __m512i, at: usize) -> __m512i {
+        let bias = _mm512_loadu_si512(self.bias.as_ptr().add(at).cast());
+        let multiplier = _mm512_loadu_ps(self.multiplier.as_ptr().add(at));
+        let v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sums, bias)), multiplier);
+        let v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(self.lo)), _mm512_set1_ps(self.hi));
+        let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+        _mm512_add_epi32(q, _mm512_set1_epi32(self.zero_point))
+    }
+}
