@@ -6,9 +6,14 @@
 //! consumer when that consumer is the only one, the conv output is not a graph output,
 //! and the consumer is a Relu or a Clip whose bounds are absent or constant.
 //!
+//! Erf GELU chains (Mul, Div, Erf, Add, Mul) become one step at their first node, with
+//! the same result bit for bit (see `eval::gelu`).
+//!
 //! Dynamic-int8 chains (DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add]) are
 //! fused the same way, into one step anchored at the DynamicQuantizeLinear (see
 //! [`crate::dynamic`]).
+
+use std::collections::HashMap;
 
 use lowbit_graph::ops::{Conv as ConvAttrs, UnaryOp};
 use lowbit_graph::{Graph, Node, Op, ValueId};
@@ -39,6 +44,8 @@ pub(crate) enum Kernel {
     DynamicMatMul(Box<DynamicMatMul>),
     /// A quantized pattern on the integer kernels (see [`crate::int8`]).
     Int8(Box<Int8Kernel>),
+    /// An erf GELU chain; the step's one input is `x` (see `eval::gelu`).
+    Gelu(eval::Gelu),
 }
 
 pub(crate) struct ConvKernel {
@@ -76,8 +83,31 @@ pub(crate) fn compile(
     };
     let mut fused_away = vec![false; graph.nodes.len()];
     let mut integer_steps = int8::schedule(graph, quantized, &mut fused_away);
+    let mut gelus: HashMap<usize, Step> = HashMap::new();
+    for chain in eval::find_gelu_chains(graph, &consumers)
+        .into_iter()
+        .filter(|_| fuse)
+    {
+        let mut nodes = chain.absorbed.iter().chain([&chain.anchor]);
+        if nodes.any(|&n| fused_away[n] || integer_steps.contains_key(&n)) {
+            continue;
+        }
+        chain.absorbed.iter().for_each(|&n| fused_away[n] = true);
+        let step = Step {
+            name: chain.name,
+            op: Op::Unary(UnaryOp::Erf),
+            inputs: vec![Some(chain.x)],
+            outputs: vec![chain.y],
+            kernel: Kernel::Gelu(chain.gelu),
+        };
+        gelus.insert(chain.anchor, step);
+    }
     let mut steps = Vec::with_capacity(graph.nodes.len());
     for (n, node) in graph.nodes.iter().enumerate() {
+        if let Some(step) = gelus.remove(&n) {
+            steps.push(step);
+            continue;
+        }
         if let Some(step) = integer_steps.remove(&n) {
             steps.push(step);
             continue;
@@ -93,7 +123,7 @@ pub(crate) fn compile(
             outputs: node.outputs.clone(),
             kernel: Kernel::Generic,
         };
-        if let (Op::DynamicQuantizeLinear, true) = (&node.op, fuse) {
+        if let (Op::DynamicQuantizeLinear | Op::Reduce(_), true) = (&node.op, fuse) {
             if let Some(chain) = dynamic::match_chain(graph, &consumers, n, &per_row)? {
                 for &absorbed in &chain.absorbed {
                     fused_away[absorbed] = true;
@@ -134,6 +164,7 @@ pub(crate) fn compile(
         }
         steps.push(step);
     }
+    int8::assign_layouts(graph, &mut steps);
     Ok(steps)
 }
 

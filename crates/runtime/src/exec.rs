@@ -181,6 +181,10 @@ fn run_step(
         )
         .map(|t| vec![t]),
         Kernel::Int8(kernel) => kernel.run(&inputs, cx.buffers),
+        Kernel::Gelu(gelu) => inputs
+            .get(0)
+            .and_then(|x| eval::gelu(x, gelu, &mut cx))
+            .map(|t| vec![t]),
         Kernel::DynamicMatMul(kernel) => inputs
             .get(0)
             .and_then(|x| kernel.run(x, cx.buffers))

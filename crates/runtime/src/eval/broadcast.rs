@@ -89,7 +89,9 @@ impl<const K: usize> Broadcast<K> {
         self.inner_strides
     }
 
-    /// Calls `f(out_offset, input_offsets)` for every row, in output order.
+    /// Calls `f(out_offset, input_offsets)` for every row, in output order. Inlined so
+    /// that callers compiled for a wider ISA vectorise `f` at that width.
+    #[inline(always)]
     pub(crate) fn for_each_row(&self, mut f: impl FnMut(usize, [usize; K])) {
         if self.outer.contains(&0) || self.inner == 0 {
             return;
@@ -124,6 +126,7 @@ impl<const K: usize> Broadcast<K> {
 }
 
 /// `out[i] = f(a[i], b[i])` with broadcasting; `out` has the broadcast shape's length.
+#[inline(always)]
 pub(crate) fn zip_into<A: Copy, B: Copy, O>(
     out_shape: &[usize],
     a: (&[A], &[usize]),

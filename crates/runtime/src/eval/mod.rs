@@ -22,6 +22,7 @@ macro_rules! map_data {
 mod args;
 mod broadcast;
 mod elementwise;
+mod gelu;
 mod integer;
 mod layout;
 mod linalg;
@@ -31,6 +32,7 @@ mod norm;
 mod quant;
 mod reduce;
 mod shape;
+pub(crate) mod vmath;
 
 use lowbit_graph::Op;
 use lowbit_kernels::f32::Activation;
@@ -39,6 +41,7 @@ use lowbit_tensor::{Tensor, TensorError};
 use crate::buffers::BufferPool;
 
 pub(crate) use args::Inputs;
+pub(crate) use gelu::{find_chains as find_gelu_chains, gelu, Gelu};
 pub(crate) use nn::{conv, PreparedConv};
 
 /// Why an op could not be evaluated; the executor adds the node and op names.

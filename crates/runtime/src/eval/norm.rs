@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::args::resolve_axis;
 use super::broadcast::expand_into;
-use super::{ensure, Cx, EvalResult, Inputs};
+use super::{ensure, vmath, Cx, EvalResult, Inputs};
 
 /// `y = (x - mean) / sqrt(var + eps) * scale + bias` per channel (axis 1).
 pub(crate) fn batch_norm(attrs: &BatchNorm, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
@@ -60,6 +60,9 @@ pub(crate) fn batch_norm_affine(
     (scale, shift)
 }
 
+/// Values per parallel softmax task.
+const SOFTMAX_TASK: usize = 1 << 14;
+
 /// Softmax or LogSoftmax (opset 13) along `axis`.
 pub(crate) fn softmax(axis: i64, log: bool, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
@@ -68,6 +71,14 @@ pub(crate) fn softmax(axis: i64, log: bool, inputs: &Inputs, cx: &mut Cx) -> Eva
     let dim = x.shape()[axis];
     let inner: usize = x.shape()[axis + 1..].iter().product();
     let mut out = cx.buffers.take_f32(v.len());
+    if inner == 1 && !log && dim > 0 {
+        // Contiguous rows (attention's scores): the vectorised row kernel, rows in parallel.
+        let task = dim * (SOFTMAX_TASK / dim).max(1);
+        out.par_chunks_mut(task)
+            .zip(v.par_chunks(task))
+            .for_each(|(rows, source)| vmath::softmax_rows(source, rows, dim));
+        return Ok(Tensor::new(x.shape(), out)?);
+    }
     let mut row = vec![0f32; dim];
     for base in (0..v.len()).step_by((dim * inner).max(1)) {
         for i in 0..inner {
@@ -126,7 +137,7 @@ pub(crate) fn layer_norm(attrs: &LayerNorm, inputs: &Inputs, outputs: usize, cx:
     let scale = per_row(1)?.ok_or("scale is required")?;
     let bias = per_row(2)?;
     let mut out = cx.buffers.take_f32(v.len());
-    let epsilon = attrs.epsilon as f64;
+    let epsilon = attrs.epsilon;
     let bias = bias.as_deref();
     // Rows are independent: normalise them in parallel, each returning its statistics.
     let stats: Vec<(f32, f32)> = if width == 0 {
@@ -134,7 +145,7 @@ pub(crate) fn layer_norm(attrs: &LayerNorm, inputs: &Inputs, outputs: usize, cx:
     } else {
         out.par_chunks_mut(width)
             .zip(v.par_chunks(width))
-            .map(|(dst, src)| normalize_row(src, dst, &scale, bias, epsilon))
+            .map(|(dst, src)| vmath::layer_norm_row(src, dst, &scale, bias, epsilon))
             .collect()
     };
     let (means, inv_stds): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
@@ -148,23 +159,4 @@ pub(crate) fn layer_norm(attrs: &LayerNorm, inputs: &Inputs, outputs: usize, cx:
         result.push(Tensor::new(stat_shape, inv_stds)?);
     }
     Ok(result)
-}
-
-/// Normalises one row into `dst` (statistics in f64) and returns `(mean, 1 / std)`.
-fn normalize_row(
-    src: &[f32],
-    dst: &mut [f32],
-    scale: &[f32],
-    bias: Option<&[f32]>,
-    epsilon: f64,
-) -> (f32, f32) {
-    let width = src.len() as f64;
-    let mean = src.iter().map(|&x| x as f64).sum::<f64>() / width;
-    let var = src.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / width;
-    let inv_std = 1.0 / (var + epsilon).sqrt();
-    for (i, (y, &x)) in dst.iter_mut().zip(src).enumerate() {
-        let normalized = ((x as f64 - mean) * inv_std) as f32;
-        *y = normalized * scale[i] + bias.map_or(0.0, |b| b[i]);
-    }
-    (mean as f32, inv_std as f32)
 }
