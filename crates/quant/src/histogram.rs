@@ -4,7 +4,8 @@
 //! Contract:
 //! - memory is `bins` counts plus two scratch buffers of the same size, whatever the
 //!   number of values observed;
-//! - a batch inside the current range is binned in one pass, with no allocation, as
+//! - a batch inside the current range is binned in one pass (split across the rayon
+//!   pool when large, with one count buffer per chunk; otherwise with no allocation), as
 //!   `torch.histc` bins it (bin `floor((x - lo) * bins / (hi - lo))`, the top edge in the
 //!   last bin; a value within an ulp of a bin edge may land in the neighbouring bin);
 //! - a batch that leaves the range (rare once calibration has warmed up) costs two more
@@ -75,10 +76,10 @@ impl RangeHistogram {
         self.observe_mapped(values, f32::abs);
     }
 
-    fn observe_mapped(&mut self, values: &[f32], map: impl Fn(f32) -> f32 + Copy) {
+    fn observe_mapped(&mut self, values: &[f32], map: impl Fn(f32) -> f32 + Copy + Send + Sync) {
         if let Some((lo, hi)) = self.range {
             self.batch.fill(0);
-            if !bin_batch(&mut self.batch, values, lo, hi, map) {
+            if !bin_in_parallel(&mut self.batch, values, lo, hi, map) {
                 add_batch(&mut self.counts, &self.batch);
                 return;
             }
@@ -97,7 +98,7 @@ impl RangeHistogram {
         }
         self.rebin_onto(lo, hi);
         self.batch.fill(0);
-        bin_batch(&mut self.batch, values, lo, hi, map);
+        bin_in_parallel(&mut self.batch, values, lo, hi, map);
         add_batch(&mut self.counts, &self.batch);
     }
 
@@ -161,6 +162,43 @@ fn binning_edges(lo: f32, hi: f32) -> (f32, f32) {
     } else {
         (lo, hi)
     }
+}
+
+/// Values per task when a batch is binned on the rayon pool. Below twice this, one
+/// thread bins the whole batch.
+const PARALLEL_CHUNK: usize = 1 << 16;
+
+/// [`bin_batch`] over large batches split across the rayon pool, each chunk counted
+/// into its own buffer (one allocation of `bins + 1` counts per chunk) and the counts
+/// summed: integer counts make the result identical to binning in one pass.
+fn bin_in_parallel(
+    batch: &mut [u64],
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    map: impl Fn(f32) -> f32 + Copy + Send + Sync,
+) -> bool {
+    use rayon::prelude::*;
+    if values.len() < 2 * PARALLEL_CHUNK {
+        return bin_batch(batch, values, lo, hi, map);
+    }
+    let slots = batch.len();
+    let (counts, escaped) = values
+        .par_chunks(PARALLEL_CHUNK)
+        .map(|chunk| {
+            let mut counts = vec![0u64; slots];
+            let escaped = bin_batch(&mut counts, chunk, lo, hi, map);
+            (counts, escaped)
+        })
+        .reduce(
+            || (vec![0u64; slots], false),
+            |(mut a, ea), (b, eb)| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                (a, ea | eb)
+            },
+        );
+    batch.iter_mut().zip(&counts).for_each(|(x, y)| *x += y);
+    escaped
 }
 
 /// Counts the mapped values that fall in `[lo, hi]` into `batch[..bins]`, sending the

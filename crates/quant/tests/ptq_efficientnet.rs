@@ -115,23 +115,28 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         "x86: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
         s.sqnr_db, s.top1, s.agree
     );
-    // ONNX Runtime's quantize_static reaches 18.9 dB on this model (assets README).
+    // ONNX Runtime's quantize_static reaches 18.9 dB on this model (assets README); the
+    // issue's goal is 25 dB, which this preset does not reach yet (docs/QUALITY.md).
     assert!(
-        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 19.0,
+        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 23.5,
         "x86 preset too lossy"
     );
-    let full_range = parse_recipe("[activations]\nreduce_range = false\n", Preset::X86).unwrap();
-    let full = quantize(&f.dir, &f.graph, &full_range);
-    let r = score(&f.fp32, &logits(&full.graph, &f.inputs), &f.labels);
+    let seven_bit = parse_recipe("[activations]\nreduce_range = true\n", Preset::X86).unwrap();
+    let reduced = quantize(&f.dir, &f.graph, &seven_bit);
+    let r = score(&f.fp32, &logits(&reduced.graph, &f.inputs), &f.labels);
     eprintln!(
-        "x86 full range: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
+        "x86 with reduce_range: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
         r.sqnr_db, r.top1, r.agree
     );
     assert!(
-        r.top1 >= 18 && r.agree == 20 && r.sqnr_db >= 23.0,
-        "8-bit activations too lossy"
+        r.top1 >= 18 && r.agree == 20 && r.sqnr_db + 2.0 < s.sqnr_db,
+        "7-bit activations should cost accuracy"
     );
     assert!(x86.warnings.is_empty(), "{:?}", x86.warnings);
+    // ReLU6 outputs are quantized over exactly [0, 6], whatever the observer saw.
+    for r in x86.ranges.iter().filter(|r| r.value.ends_with("relu6")) {
+        assert!(r.min == 0.0 && (r.max - 6.0).abs() < 1e-5, "{r:?}");
+    }
 
     let per_tensor = quantize(&f.dir, &f.graph, &QConfig::preset(Preset::PerTensor));
     let p = score(&f.fp32, &logits(&per_tensor.graph, &f.inputs), &f.labels);

@@ -11,9 +11,6 @@ const NAME: &str = "EntropyObserver";
 
 /// Default histogram resolution over `[0, max|x|]`.
 pub const DEFAULT_BINS: usize = 2048;
-/// Default number of quantized levels on one side of zero (8-bit symmetric).
-pub const DEFAULT_QUANTIZED_BINS: usize = 128;
-
 /// Mass given to empty bins before the divergence is taken, so that a bin the reference
 /// has but the candidate lacks costs a large finite amount instead of infinity.
 const SMOOTHING: f64 = 1e-4;
@@ -23,14 +20,25 @@ const SMOOTHING: f64 = 1e-4;
 /// trying every bin edge from `quantized_bins` to `bins`, then quantizes
 /// `[max(-T, min), min(T, max)]` (the observed signed range, clipped).
 ///
-/// Every candidate threshold is a real choice: with the defaults that is 1921 of them
-/// (ONNX Runtime's entropy calibrator defaults to equal numbers of bins and quantized
-/// bins, which leaves one). Batch order matters only through histogram re-binning when
-/// `max|x|` grows, by at most one bin.
+/// - The number of quantized bins is the number of integer levels `[0, T]` really
+///   gets: all of the scheme's levels when the data has one sign (u8 codes cover
+///   `[0, T]` alone), half of them when it has both. Fixing it at 128 for
+///   one-signed data, as TensorRT's symmetric i8 does, asks for half the resolution the
+///   u8 scheme has and clips twice as hard. [`EntropyObserver::new`] can fix it.
+/// - Bin 0 (values near zero) is given the count of bin 1 before the search, as
+///   NVIDIA's pytorch-quantization does: the spike of exact zeros after a ReLU otherwise
+///   dominates both distributions and makes every candidate look alike.
+/// - Every candidate threshold is a real choice: with 2048 bins and 256 levels that is
+///   1793 of them (ONNX Runtime's entropy calibrator defaults to equal numbers of bins
+///   and quantized bins, which leaves one).
+///
+/// Batch order matters only through histogram re-binning when `max|x|` grows, by at
+/// most one bin.
 #[derive(Debug, Clone)]
 pub struct EntropyObserver {
     magnitudes: RangeHistogram,
-    quantized_bins: usize,
+    /// Quantized bins on `[0, T]`; `None` derives them from the scheme and the sign.
+    quantized_bins: Option<usize>,
     signed_range: Option<(f32, f32)>,
 }
 
@@ -45,20 +53,32 @@ impl EntropyObserver {
         }
         Ok(EntropyObserver {
             magnitudes: RangeHistogram::new(bins, true),
-            quantized_bins,
+            quantized_bins: Some(quantized_bins),
             signed_range: None,
         })
     }
 
-    /// The chosen clipping threshold on `|x|`.
+    /// The chosen clipping threshold on `|x|`, for 8-bit codes.
     pub fn threshold(&self) -> Result<f32> {
+        self.threshold_for_levels(256)
+    }
+
+    /// The threshold when the quantized range has `levels` integer codes.
+    fn threshold_for_levels(&self, levels: usize) -> Result<f32> {
         let (_, amax) = self
             .magnitudes
             .range()
             .ok_or(QuantError::NoData { observer: NAME })?;
-        let counts = self.magnitudes.counts();
-        let kept = best_bin_count(counts, self.quantized_bins);
-        Ok((amax as f64 * kept as f64 / counts.len() as f64) as f32)
+        let one_signed = self.signed_range.is_some_and(|(lo, hi)| lo >= 0.0 || hi <= 0.0);
+        let per_side = if one_signed { levels } else { levels / 2 };
+        let mut counts = self.magnitudes.counts().to_vec();
+        let bins = counts.len();
+        let quantized_bins = self.quantized_bins.unwrap_or(per_side).clamp(1, bins);
+        if bins > 1 {
+            counts[0] = counts[1];
+        }
+        let kept = best_bin_count(&counts, quantized_bins);
+        Ok((amax as f64 * kept as f64 / bins as f64) as f32)
     }
 }
 
@@ -66,7 +86,7 @@ impl Default for EntropyObserver {
     fn default() -> Self {
         EntropyObserver {
             magnitudes: RangeHistogram::new(DEFAULT_BINS, true),
-            quantized_bins: DEFAULT_QUANTIZED_BINS,
+            quantized_bins: None,
             signed_range: None,
         }
     }
@@ -84,7 +104,8 @@ impl Observer for EntropyObserver {
     }
 
     fn qparams(&self, scheme: &QuantScheme) -> Result<QuantParams> {
-        let threshold = self.threshold()?;
+        let (qmin, qmax) = scheme.qrange();
+        let threshold = self.threshold_for_levels((qmax - qmin + 1) as usize)?;
         let (lo, hi) = self.signed_range.ok_or(QuantError::NoData { observer: NAME })?;
         scheme.params_for_range(lo.max(-threshold), hi.min(threshold))
     }
@@ -192,6 +213,35 @@ mod tests {
         let mut p = vec![1.0, 2.0, 3.0];
         let mut q = vec![2.0, 4.0, 6.0];
         assert!(kl_divergence(&mut p, &mut q).abs() < 1e-12);
+    }
+
+    /// 90% exact zeros (a ReLU output) and an exponential tail whose 99th percentile
+    /// is ln(100) ≈ 4.6: without evening out bin 0, the zero spike makes the search
+    /// clip inside the bulk of the tail.
+    #[test]
+    fn zero_spike_does_not_collapse_the_threshold() {
+        let mut values = vec![0.0f32; 90_000];
+        values.extend((0..10_000).map(|i| -(1.0 - (i as f32 + 0.5) / 10_000.0).ln()));
+        let mut obs = EntropyObserver::default();
+        obs.observe(&values);
+        let threshold = obs.threshold().unwrap();
+        assert!(threshold > 4.6, "threshold {threshold}");
+    }
+
+    /// u8 codes cover `[0, T]` alone for one-signed data: the default search uses all
+    /// 256 levels, and so affords a wider range than with TensorRT's 128.
+    #[test]
+    fn one_signed_data_gets_every_level() {
+        // Pareto (alpha 2) quantiles: a heavy one-sided tail worth clipping.
+        let values: Vec<f32> = (0..50_000)
+            .map(|i| (1.0 - (i as f32 + 0.5) / 50_000.0).powf(-0.5) - 1.0)
+            .collect();
+        let mut derived = EntropyObserver::default();
+        let mut fixed = EntropyObserver::new(DEFAULT_BINS, 128).unwrap();
+        derived.observe(&values);
+        fixed.observe(&values);
+        let (wide, narrow) = (derived.threshold().unwrap(), fixed.threshold().unwrap());
+        assert!(wide > narrow, "256 levels {wide} vs 128 levels {narrow}");
     }
 
     #[test]

@@ -2,157 +2,202 @@
 //! expected output error a quantized weight causes, `E[(W − Ŵ) x]` per output channel,
 //! measured on calibration data and folded into the bias.
 //!
-//! The measurement runs inside the calibration pass: each corrected node gets a shadow
-//! copy that reads the same FP32 input with quantize-dequantized weights. The mean of an
-//! output channel is linear, so only per-channel sums are kept, never tensors.
+//! `x` is the input the node gets in the quantized model (activations quantized with
+//! the calibrated ranges, upstream weights quantized and corrected), not the FP32
+//! input: that is the distribution the corrected bias will meet. The measurement runs
+//! the QDQ model once, with a shadow copy of each corrected node that reads the same
+//! input with the FP32 weight; the correction is the per-channel mean of
+//! `y_shadow − y`. Upstream corrections shift a node's input only slightly, so one
+//! pass with the uncorrected model measures what each correction needs.
+//!
+//! Only per-channel sums of outputs are kept, never tensors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lowbit_graph::{Fact, Graph, Node, ValueId};
+use lowbit_data::{batch, Dataset, Sample};
+use lowbit_graph::{Fact, Graph, Op, ValueId};
+use lowbit_runtime::{Plan, PlanOptions};
 use lowbit_tensor::Tensor;
 
-use super::error::Result;
-use super::weights::WeightedNode;
+use super::error::{PtqError, Result};
+use super::prepare::Prepared;
 
-/// Per-channel sums of one node's FP32 and shadow outputs.
+/// Samples per run of the shadowed QDQ model when the batch dimension is free. Its
+/// unoptimised plan holds float, u8 and dequantized copies of every activation plus
+/// the shadow outputs: one sample per run keeps that at its smallest (the kernels still
+/// use every thread), and the means do not depend on the batch size.
+pub(crate) const BATCH: usize = 1;
+
+/// Which sum an observed output feeds.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    slot: usize,
+    /// The shadow (FP32 weight) output rather than the quantized node's.
+    shadow: bool,
+}
+
+/// Per-channel output sums of one corrected node.
 #[derive(Debug, Clone)]
 struct Sums {
-    fp32: Vec<f64>,
+    /// Index into the prepared `weighted` list.
+    weighted: usize,
+    quantized: Vec<f64>,
     shadow: Vec<f64>,
     /// Values summed into each channel.
     count: u64,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct BiasCorrection {
-    /// Index into the prepared `weighted` list, for nodes that can take a bias.
-    nodes: Vec<usize>,
-    sums: Vec<Sums>,
-}
-
-/// Which sum an observed value feeds.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tap {
-    slot: usize,
-    shadow: bool,
+    /// Output channels are the last axis (Gemm/MatMul) rather than axis 1 (Conv).
     last_axis: bool,
 }
 
-impl BiasCorrection {
-    pub fn new(weighted: &[WeightedNode]) -> BiasCorrection {
-        let nodes: Vec<usize> = (0..weighted.len()).filter(|&i| weighted[i].takes_bias).collect();
-        let sums = nodes
-            .iter()
-            .map(|&i| Sums {
-                fp32: vec![0.0; weighted[i].channels],
-                shadow: vec![0.0; weighted[i].channels],
-                count: 0,
-            })
-            .collect();
-        BiasCorrection { nodes, sums }
-    }
-
-    /// `graph` with a shadow node after each corrected node, and the taps to observe.
-    pub fn shadow_graph(
-        &self,
-        graph: &Graph,
-        weighted: &[WeightedNode],
-    ) -> Result<(Graph, HashMap<ValueId, Tap>)> {
-        let mut shadowed = graph.clone();
-        let mut taps = HashMap::new();
-        let mut shadows: HashMap<usize, Node> = HashMap::new();
-        for (slot, &i) in self.nodes.iter().enumerate() {
-            let w = &weighted[i];
-            let node = &graph.nodes[w.node];
-            let shape = graph
-                .initializer(w.weight)
-                .map(|t| t.shape().to_vec())
-                .unwrap_or_default();
-            let fake = w.dequantized(&shape)?;
-            let fake_id = shadowed.add_value_unique(
-                &format!("{}_fake_quantized", graph.value(w.weight).name),
-                Fact::known(fake.dtype(), fake.shape()),
-            );
-            shadowed.initializers.insert(fake_id, Arc::new(fake));
-            let out = node.outputs[0];
-            let shadow_out =
-                shadowed.add_value_unique(&format!("{}_shadow", graph.value(out).name), Fact::unknown());
-            let mut shadow = node.clone();
-            shadow.name = format!("{}_shadow", node.name);
-            shadow.inputs[1] = Some(fake_id);
-            shadow.outputs = vec![shadow_out];
-            shadows.insert(w.node, shadow);
-            let last_axis = w.output_axis_is_last;
-            taps.insert(
-                out,
-                Tap {
-                    slot,
-                    shadow: false,
-                    last_axis,
-                },
-            );
-            taps.insert(
-                shadow_out,
-                Tap {
-                    slot,
-                    shadow: true,
-                    last_axis,
-                },
-            );
-        }
-        // Each shadow runs right after its original so both outputs die early.
-        let nodes = std::mem::take(&mut shadowed.nodes);
-        for (n, node) in nodes.into_iter().enumerate() {
-            shadowed.nodes.push(node);
-            if let Some(shadow) = shadows.remove(&n) {
-                shadowed.nodes.push(shadow);
-            }
-        }
-        Ok((shadowed, taps))
-    }
-
-    /// Adds an observed output to its channel sums.
-    pub fn observe(&mut self, tap: Tap, tensor: &Tensor) -> Result<()> {
+impl Sums {
+    fn add(&mut self, shadow: bool, tensor: &Tensor) -> Result<()> {
         let values = tensor.as_slice::<f32>()?;
-        let sums = &mut self.sums[tap.slot];
-        let channels = sums.fp32.len();
-        let shape = tensor.shape();
-        let inner: usize = if tap.last_axis {
+        let channels = self.quantized.len().max(1);
+        let inner: usize = if self.last_axis {
             1
         } else {
-            shape.get(2..).map_or(1, |s| s.iter().product())
+            tensor.shape().get(2..).map_or(1, |s| s.iter().product())
         };
-        let target = if tap.shadow {
-            &mut sums.shadow
+        let target = if shadow {
+            &mut self.shadow
         } else {
-            &mut sums.fp32
+            &mut self.quantized
         };
         for (run, chunk) in values.chunks(inner.max(1)).enumerate() {
-            target[run % channels] += chunk.iter().map(|&v| v as f64).sum::<f64>();
+            target[run % channels] += lane_sum(chunk);
         }
-        if !tap.shadow {
-            sums.count += (values.len() / channels.max(1)) as u64;
+        if !shadow {
+            self.count += (values.len() / channels) as u64;
         }
         Ok(())
     }
 
-    /// The per-channel correction to add to each corrected node's bias, keyed by the
-    /// index into the prepared `weighted` list.
-    pub fn corrections(&self) -> HashMap<usize, Vec<f32>> {
-        self.nodes
+    fn correction(&self) -> Vec<f32> {
+        let n = self.count.max(1) as f64;
+        self.shadow
             .iter()
-            .zip(&self.sums)
-            .filter(|(_, s)| s.count > 0)
-            .map(|(&i, s)| {
-                let mean = s
-                    .fp32
-                    .iter()
-                    .zip(&s.shadow)
-                    .map(|(a, b)| ((a - b) / s.count as f64) as f32)
-                    .collect();
-                (i, mean)
-            })
+            .zip(&self.quantized)
+            .map(|(s, q)| ((s - q) / n) as f32)
             .collect()
     }
+}
+
+/// Sum of `values` in f64, over eight independent lanes so that it vectorizes.
+fn lane_sum(values: &[f32]) -> f64 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v as f64;
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// The per-channel corrections of every node that can take a bias (keyed by its index
+/// into the prepared `weighted` list), from the first `count` samples of `dataset`. The
+/// observers must be final: the QDQ model is built from their ranges.
+pub(crate) fn solve(
+    prepared: &Prepared,
+    dataset: &dyn Dataset,
+    count: usize,
+    batch_size: usize,
+) -> Result<HashMap<usize, Vec<f32>>> {
+    let qdq = prepared.convert_with(&HashMap::new())?.graph;
+    let (graph, taps, mut sums) = shadowed(prepared, qdq)?;
+    let options = PlanOptions {
+        threads: 0,
+        optimize: false,
+    };
+    let plan = Plan::new(graph, &options)?;
+    for start in (0..count).step_by(batch_size) {
+        let end = (start + batch_size).min(count);
+        let samples: Vec<Sample> = (start..end).map(|i| dataset.get(i)).collect::<Result<_, _>>()?;
+        let (inputs, _) = batch(&samples)?;
+        let mut failure = None;
+        let mut observe = |_: &str, id: ValueId, tensor: &Tensor| {
+            if let Some(tap) = taps.get(&id) {
+                if let Err(e) = sums[tap.slot].add(tap.shadow, tensor) {
+                    failure.get_or_insert(e);
+                }
+            }
+        };
+        plan.run_observed(&[inputs], &mut observe)?;
+        failure.map_or(Ok(()), Err)?;
+    }
+    Ok(sums.iter().map(|s| (s.weighted, s.correction())).collect())
+}
+
+/// `qdq` with a shadow after each node that can take a bias: the same node reading the
+/// FP32 weight. Returns the graph, the taps on both outputs and the empty sums.
+fn shadowed(prepared: &Prepared, mut qdq: Graph) -> Result<(Graph, HashMap<ValueId, Tap>, Vec<Sums>)> {
+    let by_name: HashMap<String, usize> = qdq
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| (node.name.clone(), n))
+        .collect();
+    let mut taps = HashMap::new();
+    let mut sums = Vec::new();
+    let mut shadows = HashMap::new();
+    for (i, w) in prepared.weighted.iter().enumerate().filter(|(_, w)| w.takes_bias) {
+        let name = &prepared.graph.nodes[w.node].name;
+        let n = *by_name.get(name).ok_or_else(|| {
+            PtqError::Calibration(format!("node '{name}' is missing from the quantized model"))
+        })?;
+        let weight = prepared
+            .graph
+            .initializer(w.weight)
+            .ok_or_else(|| PtqError::Calibration(format!("node '{name}' has no constant weight")))?;
+        let weight_id = qdq.add_value_unique(
+            &format!("{}_fp32", prepared.graph.value(w.weight).name),
+            Fact::known(weight.dtype(), weight.shape()),
+        );
+        qdq.initializers.insert(weight_id, Arc::clone(weight));
+        let mut shadow = qdq.nodes[n].clone();
+        let out = shadow.outputs[0];
+        let shadow_out = qdq.add_value_unique(&format!("{}_shadow", qdq.value(out).name), Fact::unknown());
+        shadow.name = format!("{name}_shadow");
+        shadow.inputs[0] = shadow.inputs[0].map(|x| before_quantization(&qdq, x));
+        shadow.inputs[1] = Some(weight_id);
+        shadow.outputs = vec![shadow_out];
+        shadows.insert(n, shadow);
+        let slot = sums.len();
+        taps.insert(out, Tap { slot, shadow: false });
+        taps.insert(shadow_out, Tap { slot, shadow: true });
+        sums.push(Sums {
+            weighted: i,
+            quantized: vec![0.0; w.channels],
+            shadow: vec![0.0; w.channels],
+            count: 0,
+            last_axis: w.output_axis_is_last,
+        });
+    }
+    // Each shadow runs right after its original so that both outputs die early.
+    let nodes = std::mem::take(&mut qdq.nodes);
+    for (n, node) in nodes.into_iter().enumerate() {
+        qdq.nodes.push(node);
+        if let Some(shadow) = shadows.remove(&n) {
+            qdq.nodes.push(shadow);
+        }
+    }
+    Ok((qdq, taps, sums))
+}
+
+/// The value `x` was quantize-dequantized from, or `x` itself when it is not the output
+/// of a `QuantizeLinear → DequantizeLinear` pair.
+fn before_quantization(graph: &Graph, x: ValueId) -> ValueId {
+    let input_of = |v: ValueId, quantize: bool| {
+        let node = &graph.nodes[graph.producer(v)?];
+        let wanted = if quantize {
+            matches!(node.op, Op::QuantizeLinear(_))
+        } else {
+            matches!(node.op, Op::DequantizeLinear(_))
+        };
+        wanted.then_some(node.input(0)?)
+    };
+    input_of(x, false).and_then(|q| input_of(q, true)).unwrap_or(x)
 }

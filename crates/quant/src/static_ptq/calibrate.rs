@@ -7,6 +7,7 @@ use lowbit_graph::ValueId;
 use lowbit_runtime::{Plan, PlanOptions};
 use lowbit_tensor::Tensor;
 
+use super::bias;
 use super::error::{PtqError, Result};
 use super::prepare::Prepared;
 
@@ -15,6 +16,12 @@ use super::prepare::Prepared;
 /// in PyTorch).
 pub const CALIBRATION_BATCH: usize = 4;
 
+/// Samples [`Prepared::calibrate`] measures bias corrections on (the first ones). A
+/// correction is a per-channel mean over samples × positions, settled long before this;
+/// each sample costs a run of the QDQ model with every conv computed twice, which would
+/// otherwise double the cost of a large calibration set.
+pub const BIAS_CORRECTION_SAMPLES: usize = 32;
+
 /// What a calibration call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Calibration {
@@ -22,18 +29,12 @@ pub struct Calibration {
     pub batches: usize,
 }
 
-/// Where an observed value goes.
-#[derive(Clone, Copy)]
-enum Target {
-    Point(usize),
-    Bias(super::bias::Tap),
-}
-
 impl Prepared {
     /// PyTorch's calibration loop: runs the first `limit` samples of `dataset` (all when
     /// `None`) through the model in batches. `progress` gets the number of samples done.
-    /// Errors, before running anything, when the data is empty or its sample shape is not
-    /// one the model's input takes.
+    /// When the qconfig asks for bias correction, it is then measured on the first
+    /// [`BIAS_CORRECTION_SAMPLES`] of them ([`Prepared::correct_bias`]). Errors, before running anything, when the
+    /// data is empty or its sample shape is not one the model's input takes.
     pub fn calibrate(
         &mut self,
         dataset: &dyn Dataset,
@@ -57,13 +58,38 @@ impl Prepared {
             batches += 1;
             progress(end);
         }
+        // The observed plan's buffers are not needed by bias correction's own plan.
+        drop(plan);
+        if self.qconfig.bias_correction {
+            self.correct_bias(dataset, Some(count.min(BIAS_CORRECTION_SAMPLES)))?;
+        }
         Ok(Calibration {
             samples: count,
             batches,
         })
     }
 
-    /// Calibrates on one ready batch (`[N, ...]` per model input).
+    /// Empirical bias correction on the first `limit` samples of `dataset` (all when
+    /// `None`), with the ranges observed so far; replaces any earlier correction.
+    /// Returns the number of nodes corrected.
+    pub fn correct_bias(&mut self, dataset: &dyn Dataset, limit: Option<usize>) -> Result<usize> {
+        let count = limit.map_or(dataset.len(), |l| l.min(dataset.len()));
+        if count == 0 {
+            return Err(PtqError::Calibration("the bias-correction set is empty".into()));
+        }
+        self.check_sample_shape(&dataset.sample_shape())?;
+        let batch_size = if self.batch_size() == CALIBRATION_BATCH {
+            bias::BATCH
+        } else {
+            self.batch_size()
+        };
+        self.corrections = bias::solve(self, dataset, count, batch_size)?;
+        Ok(self.corrections.len())
+    }
+
+    /// Calibrates the observers on one ready batch (`[N, ...]` per model input). Bias
+    /// correction needs the final ranges: call [`Prepared::correct_bias`] after the
+    /// last batch.
     pub fn calibrate_batch(&mut self, inputs: Tensor) -> Result<()> {
         let shape = inputs.shape().get(1..).unwrap_or_default().to_vec();
         self.check_sample_shape(&shape)?;
@@ -74,24 +100,12 @@ impl Prepared {
         Ok(())
     }
 
-    fn run_observed(
-        &mut self,
-        plan: &Plan,
-        targets: &HashMap<ValueId, Vec<Target>>,
-        inputs: Tensor,
-    ) -> Result<()> {
+    fn run_observed(&mut self, plan: &Plan, targets: &HashMap<ValueId, usize>, inputs: Tensor) -> Result<()> {
         let mut failure = None;
         let observers = &mut self.observers;
-        let correction = &mut self.correction;
         let mut observe = |name: &str, id: ValueId, tensor: &Tensor| {
-            for target in targets.get(&id).into_iter().flatten() {
-                let result = match target {
-                    Target::Point(i) => observers[*i]
-                        .observe_tensor(tensor)
-                        .map_err(PtqError::quant(name)),
-                    Target::Bias(tap) => correction.as_mut().map_or(Ok(()), |c| c.observe(*tap, tensor)),
-                };
-                if let Err(e) = result {
+            if let Some(&i) = targets.get(&id) {
+                if let Err(e) = observers[i].observe_tensor(tensor).map_err(PtqError::quant(name)) {
                     failure.get_or_insert(e);
                 }
             }
@@ -101,30 +115,20 @@ impl Prepared {
     }
 
     /// An unoptimised plan (every value of the fused graph is computed and observed),
-    /// with the bias-correction shadows when asked for.
-    fn calibration_plan(&self) -> Result<(Plan, HashMap<ValueId, Vec<Target>>)> {
-        let mut targets: HashMap<ValueId, Vec<Target>> = self
+    /// and the observer index of each quantization point.
+    fn calibration_plan(&self) -> Result<(Plan, HashMap<ValueId, usize>)> {
+        let targets = self
             .layout
             .points
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.value, vec![Target::Point(i)]))
+            .map(|(i, p)| (p.value, i))
             .collect();
-        let graph = match &self.correction {
-            None => self.graph.clone(),
-            Some(c) => {
-                let (graph, taps) = c.shadow_graph(&self.graph, &self.weighted)?;
-                for (id, tap) in taps {
-                    targets.entry(id).or_default().push(Target::Bias(tap));
-                }
-                graph
-            }
-        };
         let options = PlanOptions {
             threads: 0,
             optimize: false,
         };
-        Ok((Plan::new(graph, &options)?, targets))
+        Ok((Plan::new(self.graph.clone(), &options)?, targets))
     }
 
     /// The model's fixed batch size, or [`CALIBRATION_BATCH`] when it is symbolic.

@@ -44,16 +44,26 @@ pub struct Quantized {
 
 impl Prepared {
     /// PyTorch's `convert`: replaces observers by QuantizeLinear/DequantizeLinear pairs,
-    /// weights by i8 initializers and biases by i32 ones. Errors if a point was never
-    /// observed.
+    /// weights by i8 initializers and biases by i32 ones (with the measured bias
+    /// corrections). Errors if a point was never observed.
     pub fn convert(&self) -> Result<Quantized> {
+        self.convert_with(&self.corrections)
+    }
+
+    /// [`Prepared::convert`] with the given bias corrections (keyed by index into
+    /// `weighted`).
+    pub(crate) fn convert_with(&self, corrections: &HashMap<usize, Vec<f32>>) -> Result<Quantized> {
         let scheme = self.qconfig.activations.scheme();
         let mut graph = self.graph.clone();
         let mut params: HashMap<ValueId, (f32, i32)> = HashMap::new();
         let mut ranges = Vec::with_capacity(self.layout.points.len());
         for (point, observer) in self.layout.points.iter().zip(&self.observers) {
             let value = graph.value(point.value).name.clone();
-            let qp = observer.qparams(&scheme).map_err(|e| match e {
+            let qp = match point.clip_bounds {
+                Some((lo, hi)) => scheme.params_for_range(lo, hi),
+                _ => observer.qparams(&scheme),
+            }
+            .map_err(|e| match e {
                 QuantError::NoData { .. } => PtqError::NotCalibrated { value: value.clone() },
                 other => PtqError::quant(&value)(other),
             })?;
@@ -70,11 +80,6 @@ impl Prepared {
             });
             params.insert(point.value, (scale, zero_point));
         }
-        let corrections = self
-            .correction
-            .as_ref()
-            .map(|c| c.corrections())
-            .unwrap_or_default();
         for (i, w) in self.weighted.iter().enumerate() {
             let x_scale = graph.nodes[w.node]
                 .input(0)

@@ -20,6 +20,9 @@ pub enum PtqError {
     /// `convert` was called before any calibration sample reached the observer of `value`.
     #[error("value '{value}' was never observed: calibrate before converting")]
     NotCalibrated { value: String },
+    /// Parameters given in place of calibration do not fit the model.
+    #[error("fixed quantization parameters: {0}")]
+    FixedParams(String),
     #[error("quantization of '{name}': {source}")]
     Quant {
         name: String,

@@ -16,9 +16,10 @@
 //!   and the next QuantizeLinear, and are listed as warnings.
 //! - Calibration runs an unoptimised plan (every value of the fused graph is observed)
 //!   in batches; observers keep bounded state, so memory does not grow with the data.
-//! - Empirical bias correction (Nagel et al. 2019) runs in the same calibration pass: a
-//!   shadow copy of each conv/linear with quantize-dequantized weights reads the same FP32
-//!   input, and the per-channel mean of `y_fp32 − y_shadow` is folded into the bias.
+//! - Empirical bias correction (Nagel et al. 2019) runs after the observers, on the QDQ
+//!   model their ranges define: a shadow copy of each conv/linear with the FP32 weight
+//!   reads the node's input before its quantization, and the per-channel mean of
+//!   `y_shadow − y` is folded into the bias ([`Prepared::correct_bias`]).
 //! - Dequantized values keep the FP32 value names, so the two models can be compared
 //!   layer by layer.
 
@@ -26,6 +27,7 @@ mod bias;
 mod calibrate;
 mod convert;
 mod error;
+mod fixed;
 mod fuse;
 mod points;
 mod prepare;
@@ -33,9 +35,10 @@ mod qconfig;
 mod recipe;
 mod weights;
 
-pub use calibrate::Calibration;
+pub use calibrate::{Calibration, BIAS_CORRECTION_SAMPLES};
 pub use convert::{ChosenRange, Quantized, QUANTIZATION_METADATA_KEY};
 pub use error::PtqError;
+pub use fixed::WeightSite;
 pub use fuse::{fuse, FusedGroup};
 pub use prepare::{prepare, Prepared};
 pub use qconfig::{ActivationQConfig, ObserverKind, Override, Preset, QConfig, WeightQConfig};

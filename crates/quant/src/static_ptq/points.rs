@@ -17,6 +17,9 @@ pub(crate) struct QuantPoint {
     /// The node that computes the value; `None` for a graph input.
     pub producer: Option<String>,
     pub observer: ObserverKind,
+    /// The constant bounds of the Clip (ReLU6) producing the value: the range of a
+    /// saturating activation is known exactly, and calibration must not trim it.
+    pub clip_bounds: Option<(f32, f32)>,
 }
 
 /// The quantization plan of a fused graph.
@@ -86,6 +89,7 @@ pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) ->
                 value,
                 producer: producer.map(|p| graph.nodes[p].name.clone()),
                 observer,
+                clip_bounds: producer.and_then(|p| clip_bounds(graph, p)),
             }
         });
     };
@@ -126,4 +130,20 @@ pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) ->
         quantized,
         warnings,
     }
+}
+
+/// `(min, max)` of a Clip whose two bounds are scalar constants.
+fn clip_bounds(graph: &Graph, node: NodeId) -> Option<(f32, f32)> {
+    let node = &graph.nodes[node];
+    if !matches!(node.op, Op::Clip) {
+        return None;
+    }
+    let bound = |i: usize| -> Option<f32> {
+        let t = graph.initializer(node.input(i)?)?;
+        match t.as_slice::<f32>().ok()? {
+            [v] if v.is_finite() => Some(*v),
+            _ => None,
+        }
+    };
+    Some((bound(1)?, bound(2)?)).filter(|(lo, hi)| lo < hi)
 }

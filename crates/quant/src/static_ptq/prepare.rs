@@ -1,10 +1,9 @@
 //! `prepare`: fuse, lay out the quantization points and attach their observers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use lowbit_graph::Graph;
 
-use super::bias::BiasCorrection;
 use super::error::{PtqError, Result};
 use super::fuse::fuse;
 use super::points::{layout, Layout};
@@ -21,8 +20,8 @@ pub struct Prepared {
     /// Parallel to `layout.points`.
     pub(crate) observers: Vec<Box<dyn Observer>>,
     pub(crate) weighted: Vec<WeightedNode>,
-    /// Present when the qconfig asks for bias correction.
-    pub(crate) correction: Option<BiasCorrection>,
+    /// Bias corrections measured so far, keyed by index into `weighted`.
+    pub(crate) corrections: HashMap<usize, Vec<f32>>,
     pub(crate) samples: usize,
 }
 
@@ -55,14 +54,13 @@ pub fn prepare(mut graph: Graph, qconfig: &QConfig) -> Result<Prepared> {
             weighted.push(w?);
         }
     }
-    let correction = qconfig.bias_correction.then(|| BiasCorrection::new(&weighted));
     Ok(Prepared {
         graph,
         qconfig: qconfig.clone(),
         layout,
         observers,
         weighted,
-        correction,
+        corrections: HashMap::new(),
         samples: 0,
     })
 }
@@ -83,6 +81,15 @@ impl Prepared {
             .points
             .iter()
             .map(|p| self.graph.value(p.value).name.as_str())
+            .collect()
+    }
+
+    /// Each quantization point's value name and the name of its observer.
+    pub fn observed_points(&self) -> Vec<(&str, &'static str)> {
+        self.layout
+            .points
+            .iter()
+            .map(|p| (self.graph.value(p.value).name.as_str(), p.observer.name()))
             .collect()
     }
 

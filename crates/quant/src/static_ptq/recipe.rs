@@ -66,7 +66,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.activations.observer, ObserverKind::Entropy);
-        assert!(q.activations.reduce_range && q.weights.per_channel && q.bias_correction);
+        assert!(!q.activations.reduce_range && q.weights.per_channel && q.bias_correction);
         assert!(q.is_fp32("fc", "Gemm"));
         let round_trip = parse_recipe(&q.to_toml(), Preset::PerTensor).unwrap();
         assert_eq!(round_trip, q);

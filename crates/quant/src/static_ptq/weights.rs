@@ -66,21 +66,6 @@ impl WeightedNode {
         )
     }
 
-    /// The quantize-dequantized weight, as FP32 kernels see it after conversion.
-    pub fn dequantized(&self, shape: &[usize]) -> Result<Tensor> {
-        let inner: usize = shape[self.weight_axis + 1..].iter().product();
-        let values = self
-            .quantized
-            .iter()
-            .enumerate()
-            .map(|(i, &q)| {
-                let c = channel_of(i, inner, self.params.scale.len());
-                (q as i32 - self.params.zero_point[c]) as f32 * self.params.scale[c]
-            })
-            .collect();
-        Ok(Tensor::new(shape.to_vec(), values)?)
-    }
-
     /// The bias scale of output channel `c` for an input scale `x_scale`.
     pub fn bias_scale(&self, x_scale: f32, c: usize) -> f32 {
         x_scale * self.params.scale[if self.params.scale.len() == 1 { 0 } else { c }]
