@@ -31,7 +31,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run ONNX node conformance tests (model.onnx + test_data_set_*) found under DIR.
     Conformance(ConformanceArgs),
-    /// The walk-through on the embedded default: EfficientNet-Lite0 and the zoo MobileNetV2.
+    /// The reference walk-through on the embedded default: FP32, per-tensor PTQ, x86 PTQ
+    /// and QAT MobileNetV2 on Fashion-MNIST.
     Demo(DemoArgs),
     /// Build a zoo model (torchvision architecture, seeded fresh weights) and save it as ONNX.
     Zoo(ZooArgs),
@@ -43,6 +44,8 @@ pub enum Command {
     Quantize(QuantizeArgs),
     /// Fidelity of one model against another: logits SQNR, top-1 agreement, cosine.
     Compare(CompareArgs),
+    /// Train MobileNetV2 on Fashion-MNIST from scratch (or resume a run) and save it as ONNX.
+    Train(TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -155,16 +158,59 @@ pub struct ConformanceArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// A focused walk-through instead of the default demo.
+    #[command(subcommand)]
+    pub walkthrough: Option<DemoCommand>,
     /// Threads for evaluation (0: all cores); latency is always measured on one thread.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Timed iterations per latency measurement.
     #[arg(long, default_value_t = 20)]
     pub iters: usize,
+    /// Score on the first N test images only (default: all 10 000).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Skip the quantization-aware training part.
+    #[arg(long)]
+    pub no_qat: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// The foundation checks: EfficientNet-Lite0 against ONNX Runtime, and the zoo
+    /// MobileNetV2 through an ONNX round trip.
+    Foundation,
+    /// Static post-training quantization: fuse, observe, calibrate, convert, compare presets.
+    Ptq(DemoPtqArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoPtqArgs {
+    /// The FP32 ONNX classifier for the table (default: EfficientNet-Lite0 from the assets).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Calibration data (needed with --model): images:DIR, npy:INPUTS.npy, ...
+    #[arg(long)]
+    pub calib: Option<String>,
+    /// Calibrate on the first N samples (default with the assets: 10).
+    #[arg(long)]
+    pub calib_limit: Option<usize>,
+    /// Evaluation data, labelled for accuracy (default: the calibration data).
+    #[arg(long)]
+    pub eval: Option<String>,
+    /// Threads for calibration and evaluation (0: all cores); latency uses one thread.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Timed iterations per latency measurement.
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Arch {
+    #[value(alias = "mobilenet_v2")]
     MobilenetV2,
     Resnet18,
     Resnet50,
@@ -212,6 +258,13 @@ pub enum PoolingArg {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Bad input: an empty sentence list (no arguments, or a --file of blank lines) \
+    is an error; so is a tokenizer whose vocabulary size differs from the rows of the model's \
+    word-embedding table. A sentence longer than --max-length (default: the model's maximum \
+    positions, 512 for BERT) is truncated to its first tokens, with a warning on stderr that \
+    names it."
+)]
 pub struct EmbedArgs {
     /// The ONNX text encoder (inputs input_ids, attention_mask, token_type_ids).
     #[arg(long)]
@@ -247,6 +300,9 @@ pub enum Approach {
     Dynamic,
     /// i8 weights and u8 activations with ranges calibrated on data; writes an ONNX QDQ model.
     Static,
+    /// Quantization-aware training: fine-tune with fake quantization, then convert to an
+    /// ONNX QDQ model like static.
+    Qat,
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +316,10 @@ pub struct QuantizeArgs {
     /// Quantize activations per row (token) in lowbit's runtime; other runtimes use per-tensor.
     #[arg(long)]
     pub per_row: bool,
+    /// One activation range per tensor, as ONNX DynamicQuantizeLinear, instead of per row
+    /// (lowbit's default: per-row ranges keep MiniLM within cosine 0.995 of FP32).
+    #[arg(long, conflicts_with = "per_row")]
+    pub per_tensor_activations: bool,
     /// One weight scale per matrix instead of one per output channel.
     #[arg(long)]
     pub per_tensor_weights: bool,
@@ -274,6 +334,41 @@ pub struct QuantizeArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub static_ptq: StaticQuantizeArgs,
+    #[command(flatten)]
+    pub qat: QatQuantizeArgs,
+}
+
+/// The flags of `quantize --approach qat`. It also takes static's --preset, --eval (required:
+/// the INT8 model is scored after every epoch), --limit and preprocessing flags.
+#[derive(Debug, Args)]
+pub struct QatQuantizeArgs {
+    /// Labelled training data to fine-tune on (same forms as eval's --data).
+    #[arg(long, value_name = "SPEC", required_if_eq("approach", "qat"))]
+    pub train_data: Option<String>,
+    /// Fine-tuning epochs.
+    #[arg(long, value_name = "E", default_value_t = 8)]
+    pub qat_epochs: usize,
+    /// Training batches per epoch.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub batches_per_epoch: usize,
+    /// Training batch size.
+    #[arg(long, value_name = "B", default_value_t = 32)]
+    pub qat_batch_size: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Switch BatchNorm to its running statistics once epoch E (counted from 0) has trained.
+    #[arg(long, value_name = "E", default_value_t = 3)]
+    pub freeze_bn_after: usize,
+    /// Freeze the observed ranges and scales once epoch E (counted from 0) has trained.
+    #[arg(long, value_name = "E", default_value_t = 4)]
+    pub freeze_observers_after: usize,
+    /// Seed of the training-data order and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub qat_seed: u64,
 }
 
 /// The flags of `quantize --approach static`.
@@ -328,6 +423,86 @@ pub struct CompareArgs {
     pub preprocess: PreprocessArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleArg {
+    /// Half a cosine from --lr to 0 over the run, stepped per batch.
+    Cosine,
+    /// Multiply by --gamma every --step-epochs epochs.
+    Step,
+    /// --lr throughout.
+    Constant,
+}
+
+/// `lowbit train`. The model is the zoo MobileNetV2 adapted to 28×28 grey images: stem
+/// stride 1 and stage strides 1,2,2,2,1,1,1, so feature maps go 28 → 14 → 7 → 4.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The Fashion-MNIST MobileNetV2 keeps the stem at stride 1 and uses stage \
+strides 1,2,2,2,1,1,1 (feature maps 28 → 14 → 7 → 4), ReLU and mean pooling. Inputs are \
+standardised grey values (mean 72.94, std 90.02 on 0..255), stored in the model's metadata so \
+`lowbit eval` needs no preprocessing flags. A checkpoint (epoch-NNN.onnx plus its .state.json and \
+.velocity.bin) is written after every epoch to --checkpoint-dir; --resume continues a run \
+exactly as if it had not stopped."
+)]
+pub struct TrainArgs {
+    /// The architecture (mobilenet-v2).
+    #[arg(long, value_enum)]
+    pub arch: Arch,
+    /// Channel multiplier of MobileNetV2.
+    #[arg(long, default_value_t = 0.5)]
+    pub width_mult: f64,
+    /// The training data: fashion-mnist:DIR (its train split trains, its test split scores).
+    #[arg(long, value_name = "SPEC")]
+    pub data: String,
+    /// Epochs in all (default 1; when resuming, the checkpoint's count).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop each epoch after N batches.
+    #[arg(long, value_name = "N")]
+    pub batches_per_epoch: Option<usize>,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak learning rate of SGD.
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f32,
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
+    pub schedule: ScheduleArg,
+    /// Epochs between two decays of the step schedule.
+    #[arg(long, default_value_t = 3)]
+    pub step_epochs: usize,
+    /// Decay factor of the step schedule.
+    #[arg(long, default_value_t = 0.1)]
+    pub gamma: f32,
+    /// Steps of linear warm-up to --lr.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: usize,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    #[arg(long, default_value_t = 4e-5)]
+    pub weight_decay: f32,
+    /// Padding of the random crop (pixels on every side).
+    #[arg(long, default_value_t = 2)]
+    pub pad: usize,
+    /// Train without random crops and flips.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Seed of the initial weights, the data order, augmentation and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue the run saved in this checkpoint (a directory, epoch-NNN.onnx or .state.json).
+    #[arg(long, value_name = "CKPT")]
+    pub resume: Option<PathBuf>,
+    /// Write a checkpoint here after every epoch.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Where to write the trained FP32 model.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Runtime threads for the test-set evaluation (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Parses `NAME=VALUE`.
@@ -396,6 +571,14 @@ mod tests {
         };
         assert!(q.per_row && !q.per_tensor_weights);
         assert_eq!(q.keep_fp32, vec!["*a*", "b"]);
+        let per_tensor = ["lowbit", "quantize", "--model", "m", "--approach", "dynamic"];
+        let per_tensor = [&per_tensor[..], &["--per-tensor-activations", "--output", "q"]].concat();
+        let Command::Quantize(q) = Cli::try_parse_from(&per_tensor).unwrap().command else {
+            panic!("not quantize")
+        };
+        assert!(q.per_tensor_activations && !q.per_row);
+        let both = [&per_tensor[..], &["--per-row"]].concat();
+        assert!(Cli::try_parse_from(&both).is_err());
         assert!(Cli::try_parse_from([
             "lowbit",
             "quantize",

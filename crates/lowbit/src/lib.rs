@@ -11,6 +11,7 @@ pub use lowbit_onnx as onnx;
 pub use lowbit_quant as quant;
 pub use lowbit_runtime as runtime;
 pub use lowbit_tensor as tensor;
+pub use lowbit_train as train;
 pub use lowbit_zoo as zoo;
 
 mod error;
@@ -21,6 +22,7 @@ pub mod bench;
 pub mod compare;
 pub mod conformance;
 pub mod embed;
+pub mod embedded;
 pub mod evaluate;
 pub mod metrics;
 pub mod model;

@@ -1,4 +1,4 @@
-//! `lowbit demo`: the foundation walk-through on the embedded default.
+//! `lowbit demo foundation`: the foundation checks on the shared assets.
 //!
 //! 1. EfficientNet-Lite0 from the shared assets: agreement with ONNX Runtime's logits,
 //!    top-1/top-5 on the 20 ImageNet photos, latency at batch 1 on one thread.
@@ -48,10 +48,10 @@ struct DemoReport {
     notes: Vec<String>,
 }
 
-pub fn run(args: DemoArgs, json: bool) -> anyhow::Result<()> {
+pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let mut notes = Vec::new();
     let efficientnet_lite0 = match lowbit::assets::assets_dir() {
-        Some(dir) => Some(efficientnet(&dir, &args)?),
+        Some(dir) => Some(efficientnet(&dir, args)?),
         None => {
             notes.push("assets not found (set LOWBIT_ASSETS): EfficientNet-Lite0 part skipped".to_string());
             None

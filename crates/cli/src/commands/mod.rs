@@ -5,13 +5,18 @@ mod bench;
 mod compare;
 mod conformance;
 mod demo;
+mod demo_fashion;
+mod demo_foundation;
+mod demo_ptq;
 mod embed;
 mod eval;
 mod inspect;
 mod quantize;
+mod quantize_qat;
 mod quantize_static;
 mod run;
 mod sysinfo;
+mod train;
 mod zoo;
 
 use std::collections::HashMap;
@@ -36,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(args) => embed::run(args, cli.json),
         Command::Quantize(args) => quantize::run(args, cli.json),
         Command::Compare(args) => compare::run(args, cli.json),
+        Command::Train(args) => train::run(args, cli.json),
     }
 }
 

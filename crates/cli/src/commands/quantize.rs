@@ -10,16 +10,19 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
     if args.approach == Approach::Static {
         return super::quantize_static::run(args, json);
     }
+    if args.approach == Approach::Qat {
+        return super::quantize_qat::run(args, json);
+    }
     let config = DynamicConfig {
         weights: if args.per_tensor_weights {
             WeightGranularity::PerTensor
         } else {
             WeightGranularity::PerChannel
         },
-        activations: if args.per_row {
-            ActivationGranularity::PerRow
-        } else {
+        activations: if args.per_tensor_activations {
             ActivationGranularity::PerTensor
+        } else {
+            ActivationGranularity::PerRow
         },
         quantize_embeddings: !args.fp32_embeddings,
         keep_fp32: args.keep_fp32,
