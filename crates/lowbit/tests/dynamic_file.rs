@@ -7,10 +7,14 @@ use lowbit::tensor::{DType, Tensor};
 
 fn tiny_model() -> Graph {
     let mut g = Graph::new("tiny");
-    let x = g.add_input("x", Fact::known(DType::F32, &[2, 8])).unwrap();
-    let values: Vec<f32> = (0..8 * 64).map(|i| ((i * 29 % 31) as f32 - 15.0) / 8.0).collect();
+    // 64 × 64 weights: enough that the i8 weights outweigh the per-row chain's few
+    // nodes and constants.
+    let x = g.add_input("x", Fact::known(DType::F32, &[2, 64])).unwrap();
+    let values: Vec<f32> = (0..64 * 64)
+        .map(|i| ((i * 29 % 31) as f32 - 15.0) / 8.0)
+        .collect();
     let w = g
-        .add_const("w", Tensor::new(vec![8, 64], values).unwrap())
+        .add_const("w", Tensor::new(vec![64, 64], values).unwrap())
         .unwrap();
     let y = g.add_value("y", Fact::known(DType::F32, &[2, 64])).unwrap();
     g.add_node(Node {

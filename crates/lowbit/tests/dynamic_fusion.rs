@@ -3,7 +3,9 @@
 
 use lowbit::graph::ops::{BinaryOp, Gemm};
 use lowbit::graph::{Dim, Fact, Graph, Node, Op};
-use lowbit::quant::dynamic::{quantize_dynamic, ActivationGranularity, DynamicConfig, WeightGranularity};
+use lowbit::quant::dynamic::{
+    quantize_dynamic, ActivationGranularity, DynamicConfig, DynamicRecord, WeightGranularity, METADATA_KEY,
+};
 use lowbit::runtime::{Plan, PlanOptions};
 use lowbit::tensor::{DType, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -47,6 +49,22 @@ fn node(name: &str, op: Op, inputs: &[lowbit::graph::ValueId], out: lowbit::grap
 fn run(graph: &Graph, optimize: bool, x: &Tensor) -> Vec<Tensor> {
     let plan = Plan::new(graph.clone(), &PlanOptions { threads: 1, optimize }).unwrap();
     plan.run(std::slice::from_ref(x)).unwrap()
+}
+
+/// The names of the values an optimized run computes, in order.
+fn computed_values(graph: &Graph, x: &Tensor) -> Vec<String> {
+    let plan = Plan::new(
+        graph.clone(),
+        &PlanOptions {
+            threads: 1,
+            optimize: true,
+        },
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    let mut observe = |name: &str, _: lowbit::graph::ValueId, _: &Tensor| names.push(name.to_string());
+    plan.run_observed(std::slice::from_ref(x), &mut observe).unwrap();
+    names
 }
 
 fn config(weights: WeightGranularity, activations: ActivationGranularity) -> DynamicConfig {
@@ -184,6 +202,13 @@ fn fused_per_row_matches_a_naive_per_row_quantization() {
                 scales.as_slice::<f32>().unwrap(),
                 Some(bias.as_slice::<f32>().unwrap()),
             );
+            // The standard ops of the per-row form compute the fused kernel's bits.
+            let reference = run(&q.graph, false, &x);
+            assert_bit_equal(
+                &fused[0],
+                &reference[0],
+                &format!("{shape:?} {weights:?} unfused"),
+            );
             let got = fused[0].as_slice::<f32>().unwrap();
             assert_eq!(got.len(), expected.len());
             for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
@@ -197,14 +222,18 @@ fn fused_per_row_matches_a_naive_per_row_quantization() {
 }
 
 #[test]
-fn per_row_changes_results_only_through_the_fused_step() {
+fn per_row_file_computes_per_row_ranges_fused_or_not() {
     let mut rng = StdRng::seed_from_u64(3);
     let g = matmul_graph(2, 16, 8, false, &mut rng);
     let values: Vec<f32> = (0..4 * 16)
         .map(|i| ((i * 7 % 13) as f32 - 6.0) * (1 + i / 16) as f32)
         .collect();
     let x = Tensor::new(vec![4, 16], values).unwrap();
-    let per_tensor = quantize_dynamic(&g, &DynamicConfig::default()).unwrap();
+    let per_tensor = quantize_dynamic(
+        &g,
+        &config(WeightGranularity::PerChannel, ActivationGranularity::PerTensor),
+    )
+    .unwrap();
     let per_row = quantize_dynamic(
         &g,
         &config(WeightGranularity::PerChannel, ActivationGranularity::PerRow),
@@ -213,18 +242,56 @@ fn per_row_changes_results_only_through_the_fused_step() {
     let a = run(&per_tensor.graph, true, &x);
     let b = run(&per_row.graph, true, &x);
     assert_ne!(a[0].as_slice::<f32>().unwrap(), b[0].as_slice::<f32>().unwrap());
-    // Unfused, a per-row file runs with ONNX's per-tensor semantics.
-    assert_bit_equal(&run(&per_row.graph, false, &x)[0], &a[0], "unfused per-row");
+    // The per-row chain fuses into one step: its intermediates are never computed.
+    let computed = computed_values(&per_row.graph, &x);
+    assert!(
+        !computed.iter().any(|n| n == "mm/Scale_out"),
+        "not fused: {computed:?}"
+    );
+    // The per-row file holds per-row semantics in its ops, with or without the metadata
+    // record and the fusion.
+    assert_bit_equal(&run(&per_row.graph, false, &x)[0], &b[0], "unfused per-row");
+    let mut bare = per_row.graph.clone();
+    bare.metadata.clear();
+    assert_bit_equal(&run(&bare, true, &x)[0], &b[0], "without metadata");
 
-    // An intermediate that is also a graph output blocks the fusion: per-tensor again,
-    // and the intermediate is still computed.
+    // Column sums that are not W's make the chain compute something else: no fusion, and
+    // the ops run as written.
+    let mut tampered = per_row.graph.clone();
+    let sums_id = tampered.value_id("mm/w_column_sums").unwrap();
+    let mut sums = tampered
+        .initializer(sums_id)
+        .unwrap()
+        .as_slice::<i32>()
+        .unwrap()
+        .to_vec();
+    sums[0] += 1;
+    let sums = Tensor::new(vec![sums.len()], sums).unwrap();
+    tampered.initializers.insert(sums_id, std::sync::Arc::new(sums));
+    assert!(computed_values(&tampered, &x).iter().any(|n| n == "mm/Scale_out"));
+    assert_bit_equal(
+        &run(&tampered, true, &x)[0],
+        &run(&tampered, false, &x)[0],
+        "tampered sums",
+    );
+
+    // Files of the older form (DynamicQuantizeLinear chain with a per-row metadata record)
+    // still run per-row in lowbit.
+    let mut older = per_tensor.graph.clone();
+    let mut record = DynamicRecord::from_json(&older.metadata[METADATA_KEY]).unwrap();
+    record.activations = ActivationGranularity::PerRow;
+    older.metadata.insert(METADATA_KEY.to_string(), record.to_json());
+    assert_bit_equal(&run(&older, true, &x)[0], &b[0], "older per-row form");
+
+    // An intermediate that is also a graph output blocks the fusion: the reference ops
+    // run, with the same result, and the intermediate is computed.
     let mut exposed = per_row.graph.clone();
-    let x_scale = exposed.value_id("mm/x_scale").unwrap();
-    exposed.outputs.push(x_scale);
+    let scale = exposed.value_id("mm/Scale_out").unwrap();
+    exposed.outputs.push(scale);
     let outputs = run(&exposed, true, &x);
-    assert_bit_equal(&outputs[0], &a[0], "exposed intermediate");
-    assert_eq!(outputs[1].shape(), &[] as &[usize]);
-    assert!(outputs[1].as_slice::<f32>().unwrap()[0] > 0.0);
+    assert_bit_equal(&outputs[0], &b[0], "exposed intermediate");
+    assert_eq!(outputs[1].shape(), &[4, 1]);
+    assert!(outputs[1].as_slice::<f32>().unwrap().iter().all(|&s| s > 0.0));
 }
 
 #[test]
@@ -251,7 +318,9 @@ fn gemm_with_transposed_weights_alpha_and_bias() {
     };
     g.add_node(node("fc", Op::Gemm(attrs), &[x, w, c], y));
     g.outputs.push(y);
-    let q = quantize_dynamic(&g, &DynamicConfig::default()).unwrap();
+    // Per-tensor ranges, so that the fused step must match the unfused ops bit for bit.
+    let per_tensor = config(WeightGranularity::PerChannel, ActivationGranularity::PerTensor);
+    let q = quantize_dynamic(&g, &per_tensor).unwrap();
     assert_eq!(q.quantized, vec!["fc".to_string()]);
     assert_eq!(q.graph.op_histogram().get("Gemm"), None);
     let input = Tensor::new(vec![m, k], random(&mut rng, m * k, 2.0)).unwrap();
@@ -275,6 +344,11 @@ fn all_zero_input_gives_the_bias() {
         let q = quantize_dynamic(&g, &config(WeightGranularity::PerChannel, activations)).unwrap();
         let x = Tensor::new(vec![3, 8], vec![0f32; 24]).unwrap();
         let out = run(&q.graph, true, &x);
+        assert_bit_equal(
+            &run(&q.graph, false, &x)[0],
+            &out[0],
+            &format!("{activations:?} unfused"),
+        );
         let bias = g.initializer(g.value_id("b").unwrap()).unwrap();
         for row in out[0].as_slice::<f32>().unwrap().chunks(4) {
             assert_eq!(row, bias.as_slice::<f32>().unwrap());

@@ -115,12 +115,16 @@ fn int8_embeddings_stay_close_to_fp32() {
                 weights.name(),
                 activations.name()
             );
-            // Per-tensor activations reach 0.9886 (see the report); per-row meets 0.995.
+            // The default (per-channel weights, per-row activations) must meet the 0.995
+            // goal; per-tensor activations reach 0.990 (docs/QUALITY.md).
             let floor = match (weights, activations) {
                 (WeightGranularity::PerChannel, ActivationGranularity::PerRow) => 0.995,
                 (WeightGranularity::PerChannel, ActivationGranularity::PerTensor) => 0.985,
                 _ => 0.94,
             };
+            if config == DynamicConfig::default() {
+                assert!(min >= 0.995, "the default config: min cosine {min}");
+            }
             if min < floor {
                 failures.push(format!("{config:?}: min cosine {min}"));
             }
@@ -145,52 +149,75 @@ fn keep_fp32_patterns_leave_matching_products_alone() {
     assert_eq!(q.graph.op_histogram()["MatMulInteger"], all.quantized.len() - 1);
 }
 
+/// Sentence embeddings of `model` by ONNX Runtime (`ort_embed.py`), or `None` when
+/// python3 with onnxruntime is unavailable (an error under `LOWBIT_REQUIRE_ASSETS=1`).
+fn ort_embed(model: &Path, dir: &Path, out: &Path) -> Option<Vec<Vec<f32>>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../quant/scripts/ort_embed.py");
+    let status = Command::new("python3")
+        .arg(script)
+        .arg(model)
+        .args(["input_ids.npy", "attention_mask.npy", "token_type_ids.npy"].map(|n| dir.join(n)))
+        .arg(out)
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        assert!(
+            !require_assets(),
+            "python3 with onnxruntime could not run {script}"
+        );
+        eprintln!("skipped the ONNX Runtime check: python3 with onnxruntime is not available");
+        return None;
+    }
+    let ort = lowbit::data::read_npy(out).unwrap();
+    Some(
+        ort.as_slice::<f32>()
+            .unwrap()
+            .chunks(ort.shape()[1])
+            .map(<[f32]>::to_vec)
+            .collect(),
+    )
+}
+
 #[test]
 fn exported_file_is_small_and_runs_in_onnx_runtime() {
     let Some(dir) = minilm() else { return };
     let model = dir.join("model.onnx");
     let tmp = std::env::temp_dir().join(format!("lowbit-dynamic-minilm-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let out = tmp.join("minilm-int8.onnx");
-    let report =
-        lowbit::quantize_dynamic::quantize_dynamic_file(&model, &out, &DynamicConfig::default()).unwrap();
-    assert_eq!(report.quantized_matmuls, 36);
-    assert!(
-        report.int8_bytes * 10 <= report.fp32_bytes * 3,
-        "{} bytes is more than 0.3 x {}",
-        report.int8_bytes,
-        report.fp32_bytes
-    );
     let e = encoded(&dir);
-    let ours = embed(&lowbit::onnx::load(&out).unwrap(), &e);
-
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../quant/scripts/ort_embed.py");
-    let ort_out = tmp.join("ort.npy");
-    let status = Command::new("python3")
-        .arg(script)
-        .arg(&out)
-        .args(["input_ids.npy", "attention_mask.npy", "token_type_ids.npy"].map(|n| dir.join(n)))
-        .arg(&ort_out)
-        .status();
-    let ran = matches!(status, Ok(s) if s.success());
-    if !ran {
-        std::fs::remove_dir_all(&tmp).ok();
+    let export = |activations, file: &str| {
+        let out = tmp.join(file);
+        let config = DynamicConfig {
+            activations,
+            ..DynamicConfig::default()
+        };
+        let report = lowbit::quantize_dynamic::quantize_dynamic_file(&model, &out, &config).unwrap();
+        assert_eq!(report.quantized_matmuls, 36);
         assert!(
-            !require_assets(),
-            "python3 with onnxruntime could not run {script}"
+            report.int8_bytes * 10 <= report.fp32_bytes * 3,
+            "{activations:?}: {} bytes is more than 0.3 x {}",
+            report.int8_bytes,
+            report.fp32_bytes
         );
-        eprintln!("skipped the ONNX Runtime check: python3 with onnxruntime is not available");
+        out
+    };
+    // The default file writes per-row ranges in standard ops: ONNX Runtime computes the
+    // same quantization as lowbit's fused kernel, so only f32 summation order differs.
+    let per_row = export(ActivationGranularity::PerRow, "minilm-int8.onnx");
+    let ours = embed(&lowbit::onnx::load(&per_row).unwrap(), &e);
+    let Some(ort) = ort_embed(&per_row, &dir, &tmp.join("ort.npy")) else {
+        std::fs::remove_dir_all(&tmp).ok();
         return;
-    }
-    let ort = lowbit::data::read_npy(&ort_out).unwrap();
-    let ort: Vec<Vec<f32>> = ort
-        .as_slice::<f32>()
-        .unwrap()
-        .chunks(ort.shape()[1])
-        .map(<[f32]>::to_vec)
-        .collect();
-    std::fs::remove_dir_all(&tmp).ok();
+    };
     let (min, mean) = cosines(&ours, &ort);
-    println!("lowbit INT8 vs ONNX Runtime on the same file: cosine min {min:.5} mean {mean:.5}");
-    assert!(min >= 0.99, "min cosine {min}");
+    println!("lowbit per-row run vs ONNX Runtime on the same file: cosine min {min:.6} mean {mean:.6}");
+    assert!(min >= 0.99, "per-row run against ONNX Runtime: min cosine {min}");
+
+    // The per-tensor file keeps the DynamicQuantizeLinear form.
+    let per_tensor = export(ActivationGranularity::PerTensor, "minilm-int8-per-tensor.onnx");
+    let ours = embed(&lowbit::onnx::load(&per_tensor).unwrap(), &e);
+    let ort = ort_embed(&per_tensor, &dir, &tmp.join("ort-per-tensor.npy"));
+    std::fs::remove_dir_all(&tmp).ok();
+    let (min, mean) = cosines(&ours, &ort.unwrap());
+    println!("lowbit per-tensor run vs ONNX Runtime on the same file: cosine min {min:.6} mean {mean:.6}");
+    assert!(min >= 0.9999, "per-tensor semantics: min cosine {min}");
 }

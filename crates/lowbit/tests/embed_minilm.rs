@@ -85,6 +85,16 @@ fn errors_and_truncation() {
     let norm: f32 = result.vectors[1].iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
 
+    // Without --max-length the limit is the model's 512 positions: a longer sentence is
+    // truncated (a warning, not an error) and still embedded.
+    let default = Embedder::from_files(&model, &tokenizer, &EmbedOptions::default()).unwrap();
+    let long = "token ".repeat(600);
+    let result = default.embed(&["short", long.as_str()]).unwrap();
+    assert_eq!(result.max_length, 512);
+    assert_eq!(result.truncated, vec![(1, 602)]);
+    assert_eq!(result.vectors.len(), 2);
+    assert!(result.vectors[1].iter().all(|v| v.is_finite()));
+
     let too_long = EmbedOptions {
         max_length: Some(513),
         ..EmbedOptions::default()

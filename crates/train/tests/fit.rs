@@ -29,7 +29,11 @@ impl Stripes {
             let image = (0..SIZE * SIZE)
                 .map(|p| {
                     let along = if label == 0 { p / SIZE } else { p % SIZE };
-                    let stripe = if (along + phase).is_multiple_of(2) { 1.0 } else { -1.0 };
+                    let stripe = if (along + phase).is_multiple_of(2) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                     stripe + (rng.below(1000) as f32 / 1000.0 - 0.5) * 0.6
                 })
                 .collect();

@@ -154,7 +154,9 @@ fn score(
 ) -> anyhow::Result<Row> {
     let plan = Plan::new(graph.clone(), &plan_options(args.threads))?;
     let bar = progress::bar(n as u64, &format!("eval {name}"));
-    let accuracy = evaluate(&plan, test, Some(n), 100, &mut |done| bar.set_position(done as u64))?;
+    let accuracy = evaluate(&plan, test, Some(n), 100, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     let single = Plan::new(graph.clone(), &plan_options(1))?;
     let input = synthetic_inputs(graph, 1, &HashMap::new())?;
@@ -169,7 +171,12 @@ fn score(
 
 /// The tutorial's QAT: fine-tune with fake quantization, freeze BN statistics and then
 /// the observers, convert to a QDQ model.
-fn qat(fp32: &Graph, train: &FashionMnist, test: &FashionMnist, quiet: bool) -> anyhow::Result<(Graph, usize)> {
+fn qat(
+    fp32: &Graph,
+    train: &FashionMnist,
+    test: &FashionMnist,
+    quiet: bool,
+) -> anyhow::Result<(Graph, usize)> {
     let options = QatOptions {
         schedule: QatSchedule::default(),
         batches_per_epoch: QAT_BATCHES_PER_EPOCH,
@@ -181,14 +188,21 @@ fn qat(fp32: &Graph, train: &FashionMnist, test: &FashionMnist, quiet: bool) -> 
     let (graph, report) = quantize_aware_training(fp32, train, test, &options, &mut |epoch| {
         bar.inc(1);
         if !quiet {
-            bar.println(format!(
-                "QAT epoch {}: loss {:.3}, INT8 top-1 {} on {QAT_EPOCH_EVAL} test images{}{}",
-                epoch.epoch,
-                epoch.train_loss,
-                epoch.int8_top1.map_or("-".to_string(), |t| format!("{t:.4}")),
-                if epoch.bn_frozen { ", BN frozen" } else { "" },
-                if epoch.observers_enabled { "" } else { ", observers off" },
-            ));
+            // Through `suspend`, so the line shows whether or not the bar is drawn.
+            bar.suspend(|| {
+                eprintln!(
+                    "QAT epoch {}: loss {:.3}, INT8 top-1 {} on {QAT_EPOCH_EVAL} test images{}{}",
+                    epoch.epoch,
+                    epoch.train_loss,
+                    epoch.int8_top1.map_or("-".to_string(), |t| format!("{t:.4}")),
+                    if epoch.bn_frozen { ", BN frozen" } else { "" },
+                    if epoch.observers_enabled {
+                        ""
+                    } else {
+                        ", observers off"
+                    },
+                )
+            });
         }
     })?;
     bar.finish_and_clear();
@@ -202,7 +216,14 @@ fn print_table(table: &DemoTable, model_path: &std::path::Path) {
         table.n
     );
     let fp32 = &table.rows[0];
-    let mut t = Table::new(["model", "top-1", "size", "vs FP32", "latency p50 (ms)", "speed-up"]);
+    let mut t = Table::new([
+        "model",
+        "top-1",
+        "size",
+        "vs FP32",
+        "latency p50 (ms)",
+        "speed-up",
+    ]);
     for row in &table.rows {
         t.row([
             row.model.clone(),

@@ -24,16 +24,19 @@
 //! - Embedding tables (Gather of a constant f32 matrix) become i8 with one scale per
 //!   row, dequantized after the lookup with standard ops (see `embedding.rs`); for text
 //!   encoders they hold most of the weights. [`DynamicConfig::quantize_embeddings`].
-//! - Per-row activation quantization ([`ActivationGranularity::PerRow`]) has no standard
-//!   ONNX form. The graph keeps the per-tensor ops and records the choice in the
-//!   metadata key [`METADATA_KEY`] ([`DynamicRecord`]); lowbit's runtime honours it, while
-//!   other runtimes execute the same file with per-tensor activation ranges.
+//! - Per-row activation quantization ([`ActivationGranularity::PerRow`], the default) has
+//!   no single ONNX op: it is written as ReduceMin/ReduceMax → scale and zero point per
+//!   row → u8 → MatMulInteger without zero points → exact i32 zero-point correction →
+//!   rescale (`per_row.rs`), standard ops that any runtime executes with the same
+//!   results as lowbit's fused per-row kernel. The choices are also recorded in the
+//!   metadata key [`METADATA_KEY`] ([`DynamicRecord`]).
 
 mod config;
 mod embedding;
 mod error;
 mod ops_of;
 mod pattern;
+mod per_row;
 mod record;
 mod rewrite;
 mod weights;

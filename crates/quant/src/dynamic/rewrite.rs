@@ -1,5 +1,6 @@
 //! The rewrite itself: one MatMul/Gemm with a constant f32 weight becomes the
-//! DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add] chain.
+//! DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add] chain (per-tensor
+//! activations) or the per-row chain of `per_row.rs`.
 
 use std::sync::Arc;
 
@@ -9,7 +10,10 @@ use lowbit_tensor::{DType, Tensor};
 
 use super::embedding::{emit_embedding, is_embedding};
 use super::ops_of::{add_node, binary};
-use super::{quantize_weights, DynamicConfig, DynamicError, DynamicRecord, METADATA_KEY};
+use super::per_row::{emit_per_row, PerRowProduct};
+use super::{
+    quantize_weights, ActivationGranularity, DynamicConfig, DynamicError, DynamicRecord, METADATA_KEY,
+};
 
 /// The pass's result: the rewritten graph and what was (not) quantized.
 #[derive(Debug, Clone)]
@@ -167,6 +171,18 @@ fn emit(
         op: node.op.name(),
         message: "the weight holds a non-finite value".to_string(),
     })?;
+    if config.activations == ActivationGranularity::PerRow {
+        let product = PerRowProduct {
+            name,
+            x: c.x,
+            out: c.out,
+            k: c.k,
+            n: c.n,
+            weights: q,
+            bias: c.bias,
+        };
+        return emit_per_row(graph, nodes, product);
+    }
     let x_fact = graph.value(c.x).fact.clone();
     let out_fact = graph.value(c.out).fact.clone();
     let with_dtype = |fact: &Fact, dtype| Fact {

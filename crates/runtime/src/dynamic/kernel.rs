@@ -12,12 +12,14 @@
 //! GEMM takes one activation zero point, so it runs with zero point 0 and each row's
 //! `zp_i · Σ_k (w[k][j] − w_zp[j])` is subtracted afterwards (exact in i32).
 
+use std::cell::Cell;
+
 use lowbit_kernels::int8::ops::{quantize_linear_f32_to_u8, AxisShape, ChannelQuant};
 use lowbit_kernels::int8::{gemm_u8i8_i32, selected_tier, BZeroPoints, PackedWeights, Tier, WeightLayout};
 use lowbit_tensor::Tensor;
 
 use crate::buffers::BufferPool;
-use crate::eval::{ensure, EvalError, EvalResult};
+use crate::eval::{ensure, vmath, EvalError, EvalResult};
 
 /// The constants of a chain, as found in the graph.
 pub(crate) struct DynamicWeights<'g> {
@@ -120,7 +122,8 @@ impl DynamicMatMul {
         } else {
             vec![RowRange::of(values)]
         };
-        let mut q = vec![0u8; values.len()];
+        let mut q = QUANTIZED.take();
+        q.resize(values.len(), 0);
         let scales: Vec<f32> = rows.iter().map(RowRange::divisor).collect();
         let zero_points: Vec<i32> = rows.iter().map(|r| r.zero_point).collect();
         let shape = AxisShape {
@@ -136,42 +139,82 @@ impl DynamicMatMul {
             quantize_linear_f32_to_u8(self.tier, values, shape, params, &mut q)
                 .map_err(|e| EvalError(e.to_string()))?;
         }
-        let mut acc = vec![0i32; m * n];
+        let mut acc = ACCUMULATORS.take();
+        acc.resize(m * n, 0);
         let a_zero_point = if per_row { 0 } else { zero_points[0] };
         let zb = BZeroPoints::PerColumn(&self.w_zero_points);
-        gemm_u8i8_i32(m, &q, k, a_zero_point, &self.packed, zb, &mut acc)
-            .map_err(|e| EvalError(e.to_string()))?;
+        let product = gemm_u8i8_i32(m, &q, k, a_zero_point, &self.packed, zb, &mut acc);
+        QUANTIZED.set(q);
+        product.map_err(|e| EvalError(e.to_string()))?;
         let mut out = buffers.take_f32(m * n);
-        let mut column_scales = vec![0f32; n];
-        for (i, (acc_row, out_row)) in acc
-            .chunks_exact(n.max(1))
-            .zip(out.chunks_exact_mut(n.max(1)))
-            .enumerate()
-        {
-            let range = &rows[if per_row { i } else { 0 }];
-            if per_row || i == 0 {
-                for (s, w) in column_scales.iter_mut().zip(&self.w_scales) {
-                    *s = range.scale * w;
-                }
-            }
-            if per_row && range.zero_point != 0 {
-                let zp = range.zero_point;
-                let sums = &self.centered_column_sums;
-                for (((o, &a), s), &c) in out_row.iter_mut().zip(acc_row).zip(&column_scales).zip(sums) {
-                    *o = a.wrapping_sub(zp.wrapping_mul(c)) as f32 * s;
-                }
-            } else {
-                for ((o, &a), s) in out_row.iter_mut().zip(acc_row).zip(&column_scales) {
-                    *o = a as f32 * s;
-                }
-            }
-            if let Some(bias) = &self.bias {
-                out_row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
-            }
-        }
+        let parts = Rescale {
+            rows: &rows,
+            per_row,
+            w_scales: &self.w_scales,
+            centered_column_sums: &self.centered_column_sums,
+            bias: self.bias.as_deref(),
+        };
+        rescale(&acc, &mut out, &parts);
+        ACCUMULATORS.set(acc);
         let mut out_shape = leading.to_vec();
         out_shape.push(n);
         Ok(Tensor::new(out_shape, out)?)
+    }
+}
+
+thread_local! {
+    /// Scratch buffers of the quantized input and the accumulators, reused across runs.
+    /// They are taken out while in use, so a nested run on the same thread (rayon work
+    /// stealing) finds them empty and allocates its own.
+    static QUANTIZED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static ACCUMULATORS: Cell<Vec<i32>> = const { Cell::new(Vec::new()) };
+}
+
+/// What turns the i32 accumulators into f32 outputs.
+struct Rescale<'a> {
+    /// One range, or one per row when `per_row`.
+    rows: &'a [RowRange],
+    per_row: bool,
+    w_scales: &'a [f32],
+    centered_column_sums: &'a [i32],
+    bias: Option<&'a [f32]>,
+}
+
+vmath::dispatch! {
+    /// `out[i][j] = f32(acc[i][j] − zp_i · Σ_k w_c[k][j]) · (x_scale_i · w_scale[j]) (+ bias[j])`,
+    /// the correction only for per-row ranges with a zero point.
+    fn rescale(acc: &[i32], out: &mut [f32], parts: &Rescale<'_>) = rescale_generic;
+}
+
+#[inline(always)]
+fn rescale_generic(acc: &[i32], out: &mut [f32], parts: &Rescale<'_>) {
+    let n = parts.w_scales.len();
+    let mut column_scales = vec![0f32; n];
+    for (i, (acc_row, out_row)) in acc
+        .chunks_exact(n.max(1))
+        .zip(out.chunks_exact_mut(n.max(1)))
+        .enumerate()
+    {
+        let range = &parts.rows[if parts.per_row { i } else { 0 }];
+        if parts.per_row || i == 0 {
+            for (s, w) in column_scales.iter_mut().zip(parts.w_scales) {
+                *s = range.scale * w;
+            }
+        }
+        if parts.per_row && range.zero_point != 0 {
+            let zp = range.zero_point;
+            let sums = parts.centered_column_sums;
+            for (((o, &a), s), &c) in out_row.iter_mut().zip(acc_row).zip(&column_scales).zip(sums) {
+                *o = a.wrapping_sub(zp.wrapping_mul(c)) as f32 * s;
+            }
+        } else {
+            for ((o, &a), s) in out_row.iter_mut().zip(acc_row).zip(&column_scales) {
+                *o = a as f32 * s;
+            }
+        }
+        if let Some(bias) = parts.bias {
+            out_row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+        }
     }
 }
 
@@ -205,18 +248,25 @@ impl RowRange {
     }
 }
 
-/// `(min(0, min values), max(0, max values))`, in independent lanes so that it
-/// vectorizes; min and max are exact, so the lane order does not change the result.
-fn min_max_with_zero(values: &[f32]) -> (f32, f32) {
+vmath::dispatch! {
+    /// `(min(0, min values), max(0, max values))`, in independent lanes so that it
+    /// vectorizes; min and max are exact, so the lane order does not change the result.
+    fn min_max_with_zero(values: &[f32]) -> (f32, f32) = min_max_with_zero_generic;
+}
+
+#[inline(always)]
+fn min_max_with_zero_generic(values: &[f32]) -> (f32, f32) {
     const LANES: usize = 16;
     let mut lo = [0f32; LANES];
     let mut hi = [0f32; LANES];
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
+    // Compare-and-select rather than `f32::min`, whose NaN rule keeps the loop scalar;
+    // both ignore a NaN value, as the accumulators themselves are never NaN.
     for chunk in chunks {
-        for l in 0..LANES {
-            lo[l] = lo[l].min(chunk[l]);
-            hi[l] = hi[l].max(chunk[l]);
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(chunk) {
+            *l = if v < *l { v } else { *l };
+            *h = if v > *h { v } else { *h };
         }
     }
     let fold = |acc: (f32, f32), &v: &f32| (acc.0.min(v), acc.1.max(v));

@@ -8,6 +8,7 @@ use lowbit_tensor::{DType, Tensor};
 use serde_json::Value;
 
 use super::kernel::{DynamicMatMul, DynamicWeights};
+use super::row_matching::find_row_parts;
 use crate::RuntimeError;
 
 /// Metadata key naming the products that use per-row activation ranges.
@@ -53,15 +54,21 @@ pub(crate) fn per_row_nodes(graph: &Graph) -> Result<HashSet<String>, RuntimeErr
         .collect()
 }
 
-/// The chain anchored at node `anchor` (a DynamicQuantizeLinear), if the whole pattern is
-/// there with constant weights and single-consumer intermediates.
+/// The chain anchored at node `anchor`, if the whole pattern is there with constant
+/// weights and intermediates read only inside it: a DynamicQuantizeLinear anchors the
+/// per-tensor form (per-row when `per_row` names its MatMulInteger), a ReduceMin the
+/// per-row form in standard ops (`row_matching.rs`).
 pub(crate) fn match_chain(
     graph: &Graph,
     consumers: &[Vec<NodeId>],
     anchor: NodeId,
     per_row: &HashSet<String>,
 ) -> Result<Option<Chain>, RuntimeError> {
-    let Some(parts) = find_parts(graph, consumers, anchor) else {
+    let (parts, row_form) = match graph.nodes[anchor].op {
+        Op::Reduce(_) => (find_row_parts(graph, consumers, anchor), true),
+        _ => (find_parts(graph, consumers, anchor), false),
+    };
+    let Some(parts) = parts else {
         return Ok(None);
     };
     let matmul = &graph.nodes[parts.matmul];
@@ -72,7 +79,7 @@ pub(crate) fn match_chain(
         w_scales: parts.w_scales,
         bias: parts.bias,
     };
-    let kernel = DynamicMatMul::new(weights, per_row.contains(&matmul.name)).map_err(error)?;
+    let kernel = DynamicMatMul::new(weights, row_form || per_row.contains(&matmul.name)).map_err(error)?;
     Ok(Some(Chain {
         x: parts.x,
         output: parts.output,
@@ -82,16 +89,16 @@ pub(crate) fn match_chain(
     }))
 }
 
-/// What [`find_parts`] gathers from the graph.
-struct Parts<'g> {
-    x: ValueId,
-    output: ValueId,
-    matmul: NodeId,
-    absorbed: Vec<NodeId>,
-    w: &'g Tensor,
-    w_zero_points: Option<&'g Tensor>,
-    w_scales: &'g Tensor,
-    bias: Option<&'g Tensor>,
+/// What [`find_parts`] (or the per-row `find_row_parts`) gathers from the graph.
+pub(super) struct Parts<'g> {
+    pub x: ValueId,
+    pub output: ValueId,
+    pub matmul: NodeId,
+    pub absorbed: Vec<NodeId>,
+    pub w: &'g Tensor,
+    pub w_zero_points: Option<&'g Tensor>,
+    pub w_scales: &'g Tensor,
+    pub bias: Option<&'g Tensor>,
 }
 
 fn find_parts<'g>(graph: &'g Graph, consumers: &[Vec<NodeId>], anchor: NodeId) -> Option<Parts<'g>> {

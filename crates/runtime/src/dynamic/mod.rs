@@ -12,7 +12,11 @@
 //! the scale product, the unbiased product) has a single consumer and is not a graph
 //! output; otherwise the reference evaluators run it node by node.
 //!
-//! Per-row activation ranges are chosen by the graph's `lowbit.dynamic` metadata (a JSON
+//! The per-row form `lowbit_quant::dynamic` writes in standard ops (ReduceMin/ReduceMax
+//! per row → u8 → MatMulInteger → i32 zero-point correction → rescale, see
+//! `row_matching.rs`) fuses into the same step with per-row ranges, whatever the metadata.
+//!
+//! In older files, per-row ranges are chosen by the graph's `lowbit.dynamic` metadata (a JSON
 //! object `{"activations": "per_row", "nodes": [MatMulInteger names], ...}` written by
 //! `lowbit_quant::dynamic`): listed products of a fused chain quantize each row of the
 //! flattened `[M, K]` input with its own range. Unfused chains, and other runtimes,
@@ -20,6 +24,7 @@
 
 mod kernel;
 mod matching;
+mod row_matching;
 
 pub(crate) use kernel::DynamicMatMul;
 pub(crate) use matching::{match_chain, per_row_nodes};
