@@ -182,6 +182,8 @@ fn qat(
         batches_per_epoch: QAT_BATCHES_PER_EPOCH,
         batch_size: QAT_BATCH_SIZE,
         eval_limit: Some(QAT_EPOCH_EVAL),
+        // The tutorial's fine-tuning rate: the model is already trained.
+        lr: 1e-4,
         ..QatOptions::default()
     };
     let bar = progress::bar(options.schedule.epochs as u64, "QAT epochs");
