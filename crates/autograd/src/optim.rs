@@ -1,9 +1,11 @@
 //! Stochastic gradient descent with momentum and weight decay, as `torch.optim.SGD`:
 //! `g ← g + λ·w`, `v ← μ·v + g`, `w ← w − lr·v` (the first step sets `v = g`).
+//! The velocity can be read and restored by value *name*, so that a checkpointed run
+//! resumes bit-exactly on a re-imported graph (whose value ids differ).
 
 use std::collections::HashMap;
 
-use lowbit_graph::ValueId;
+use lowbit_graph::{Graph, ValueId};
 
 use crate::error::{AutogradError, Result};
 use crate::executor::{Gradients, TrainingExecutor};
@@ -50,6 +52,38 @@ impl Sgd {
                 *w -= self.lr * *v;
             }
         }
+        Ok(())
+    }
+
+    /// The velocity of every parameter stepped so far, by value name (sorted).
+    pub fn velocity_by_name(&self, graph: &Graph) -> Vec<(String, &[f32])> {
+        let mut named: Vec<(String, &[f32])> = self
+            .velocity
+            .iter()
+            .map(|(&id, v)| (graph.value(id).name.clone(), v.as_slice()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
+    }
+
+    /// Replaces the velocity with `named` (from [`Sgd::velocity_by_name`]), checking each
+    /// against the size of the initializer of that name in `graph`.
+    pub fn set_velocity_by_name(&mut self, graph: &Graph, named: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let mut velocity = HashMap::new();
+        for (name, values) in named {
+            let id = graph.find_value(&name).ok_or_else(|| {
+                AutogradError::Invalid(format!("velocity for '{name}', which the model lacks"))
+            })?;
+            let expected = graph.initializers.get(&id).map(|t| t.len());
+            if expected != Some(values.len()) {
+                return Err(AutogradError::Invalid(format!(
+                    "velocity for '{name}' has {} values, the parameter {expected:?}",
+                    values.len()
+                )));
+            }
+            velocity.insert(id, values);
+        }
+        self.velocity = velocity;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! Design:
 //! - [`Trainer::fit`] runs epochs of mini-batches from a seeded
 //!   [`lowbit_data::DataLoader`] (random crop with padding, horizontal flip) through a
-//!   [`lowbit_autograd::TrainingExecutor`], updates with [`MomentumSgd`] under an
+//!   [`lowbit_autograd::TrainingExecutor`], updates with [`lowbit_autograd::Sgd`] under an
 //!   [`LrSchedule`] (constant, step or cosine, optional linear warm-up, evaluated per
 //!   step), scores the test set after each epoch through the inference runtime (BatchNorm
 //!   folded, as `lowbit eval` scores the saved file) and reports [`Progress`] events; the
@@ -25,7 +25,6 @@ mod meter;
 pub mod qat;
 mod recipe;
 mod schedule;
-mod sgd;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, TrainState};
@@ -37,5 +36,4 @@ pub use recipe::{
     FASHION_MNIST_STEM_STRIDE,
 };
 pub use schedule::{Decay, LrSchedule};
-pub use sgd::MomentumSgd;
 pub use trainer::{EpochReport, Progress, TrainConfig, Trainer};

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use lowbit_autograd::{softmax_cross_entropy, Mode, TrainingExecutor};
+use lowbit_autograd::{softmax_cross_entropy, Mode, Sgd, TrainingExecutor};
 use lowbit_data::{Augment, DataLoader, Dataset, LoaderOptions, SplitMix64};
 use lowbit_graph::Graph;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,6 @@ use crate::error::{Result, TrainError};
 use crate::eval::{class_indices, evaluate_graph};
 use crate::meter::Meter;
 use crate::schedule::LrSchedule;
-use crate::sgd::MomentumSgd;
 
 /// Stream tag of the per-epoch executor seed (the loader uses its own tags).
 const EXECUTOR_STREAM: u64 = 0x4558_4543;
@@ -105,7 +104,7 @@ pub enum Progress<'a> {
 
 pub struct Trainer {
     exec: TrainingExecutor,
-    sgd: MomentumSgd,
+    sgd: Sgd,
     config: TrainConfig,
     epochs_done: usize,
     step: usize,
@@ -125,7 +124,7 @@ impl Trainer {
         }
         Ok(Trainer {
             exec: TrainingExecutor::new(graph, 0)?,
-            sgd: MomentumSgd::new(config.schedule.base_lr, config.momentum, config.weight_decay),
+            sgd: Sgd::new(config.schedule.base_lr, config.momentum, config.weight_decay),
             config,
             epochs_done: 0,
             step: 0,
