@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lowbit_data::{Preprocess, PREPROCESS_METADATA_KEY};
+use lowbit_data::{DataError, Preprocess, PREPROCESS_METADATA_KEY};
 use lowbit_graph::Graph;
 use lowbit_runtime::{Plan, PlanOptions};
 
@@ -39,14 +39,18 @@ impl Model {
 
     /// The preprocessing stored in the model's metadata, if any.
     pub fn preprocess(&self) -> Result<Option<Preprocess>> {
-        match self.graph.metadata.get(PREPROCESS_METADATA_KEY) {
-            None => Ok(None),
-            Some(json) => Preprocess::from_metadata_json(json)
-                .map(Some)
-                .map_err(|e| Error::File {
-                    path: self.path.clone(),
-                    message: format!("metadata '{PREPROCESS_METADATA_KEY}': {e}"),
-                }),
-        }
+        stored_preprocess(&self.graph).map_err(|e| Error::File {
+            path: self.path.clone(),
+            message: format!("metadata '{PREPROCESS_METADATA_KEY}': {e}"),
+        })
     }
+}
+
+/// The preprocessing stored in `graph`'s metadata (key [`PREPROCESS_METADATA_KEY`]), if any.
+pub fn stored_preprocess(graph: &Graph) -> Result<Option<Preprocess>, DataError> {
+    graph
+        .metadata
+        .get(PREPROCESS_METADATA_KEY)
+        .map(|json| Preprocess::from_metadata_json(json))
+        .transpose()
 }

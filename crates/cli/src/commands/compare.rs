@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use lowbit::compare::compare;
-use lowbit::data::{Preprocess, PREPROCESS_METADATA_KEY};
 
 use super::eval::resolve_preprocess;
 use crate::args::CompareArgs;
@@ -12,12 +11,8 @@ use crate::progress;
 pub fn run(args: CompareArgs, json: bool) -> anyhow::Result<()> {
     let reference = lowbit::onnx::load(&args.model)?;
     let test = lowbit::onnx::load(&args.against)?;
-    let from_model = match reference.metadata.get(PREPROCESS_METADATA_KEY) {
-        Some(json) => {
-            Some(Preprocess::from_metadata_json(json).context("the model's preprocessing metadata")?)
-        }
-        None => None,
-    };
+    let from_model =
+        lowbit::model::stored_preprocess(&reference).context("the model's preprocessing metadata")?;
     let preprocess = resolve_preprocess(&args.preprocess, from_model)?;
     let dataset = lowbit::data::open(&args.data, &preprocess)?;
     let total = args.limit.map_or(dataset.len(), |l| l.min(dataset.len()));

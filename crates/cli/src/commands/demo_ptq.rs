@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use lowbit::bench::{bench, synthetic_inputs};
 use lowbit::compare::compare;
-use lowbit::data::{Dataset, NpyDataset, Preprocess, PREPROCESS_METADATA_KEY};
+use lowbit::data::{Dataset, NpyDataset};
 use lowbit::graph::{Graph, Node, Op};
 use lowbit::quant::static_ptq::{prepare, Preset, QConfig};
 use lowbit::quantize_static::quantize_static;
@@ -200,12 +200,8 @@ fn first(t: &Tensor) -> f32 {
 fn setup(args: &DemoPtqArgs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
     if let Some(model) = &args.model {
         let graph = lowbit::onnx::load(model)?;
-        let from_model = match graph.metadata.get(PREPROCESS_METADATA_KEY) {
-            Some(json) => {
-                Some(Preprocess::from_metadata_json(json).context("the model's preprocessing metadata")?)
-            }
-            None => None,
-        };
+        let from_model =
+            lowbit::model::stored_preprocess(&graph).context("the model's preprocessing metadata")?;
         let preprocess = resolve_preprocess(&args.preprocess, from_model)?;
         let calib_spec = args.calib.as_deref().context("--model needs --calib SPEC")?;
         let calib = lowbit::data::open(calib_spec, &preprocess)?;

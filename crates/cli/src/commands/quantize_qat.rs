@@ -3,7 +3,6 @@
 //! ONNX QDQ model.
 
 use anyhow::Context;
-use lowbit::data::{Preprocess, PREPROCESS_METADATA_KEY};
 use lowbit::quant::static_ptq::Preset;
 use lowbit::quantize_static::check_distinct_output;
 use lowbit::train::qat::{
@@ -55,12 +54,8 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
     );
     check_distinct_output(&args.model, &args.output)?;
     let graph = lowbit::onnx::load(&args.model)?;
-    let from_model = match graph.metadata.get(PREPROCESS_METADATA_KEY) {
-        Some(json) => {
-            Some(Preprocess::from_metadata_json(json).context("the model's preprocessing metadata")?)
-        }
-        None => None,
-    };
+    let from_model =
+        lowbit::model::stored_preprocess(&graph).context("the model's preprocessing metadata")?;
     let preprocess = resolve_preprocess(&ptq.preprocess, from_model)?;
     let train = lowbit::data::open(train_spec, &preprocess)?;
     let eval = lowbit::data::open(eval_spec, &preprocess)?;

@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use lowbit::compare::compare;
-use lowbit::data::{Preprocess, PREPROCESS_METADATA_KEY};
 use lowbit::quant::static_ptq::{parse_recipe, ChosenRange, Preset, QConfig};
 use lowbit::quantize_static::{check_distinct_output, quantize_static};
 use serde::Serialize;
@@ -44,12 +43,8 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
         .context("--approach static needs --calib SPEC")?;
     check_distinct_output(&args.model, &args.output)?;
     let graph = lowbit::onnx::load(&args.model)?;
-    let from_model = match graph.metadata.get(PREPROCESS_METADATA_KEY) {
-        Some(json) => {
-            Some(Preprocess::from_metadata_json(json).context("the model's preprocessing metadata")?)
-        }
-        None => None,
-    };
+    let from_model =
+        lowbit::model::stored_preprocess(&graph).context("the model's preprocessing metadata")?;
     let preprocess = resolve_preprocess(&flags.preprocess, from_model)?;
     let preset = match flags.preset {
         PresetArg::PerTensor => Preset::PerTensor,
