@@ -494,6 +494,10 @@ pub struct TrainArgs {
     /// Continue the run saved in this checkpoint (a directory, epoch-NNN.onnx or .state.json).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
+    /// Start from the weights and BN statistics of this checkpoint, with a fresh schedule and
+    /// optimizer (a warm restart; --resume instead continues the saved schedule).
+    #[arg(long, value_name = "CKPT", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Write a checkpoint here after every epoch.
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,

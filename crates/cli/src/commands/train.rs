@@ -52,7 +52,12 @@ pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<()> {
             Trainer::resume(checkpoint, config)?
         }
         None => {
-            let graph = fashion_mnist_mobilenet_v2(args.width_mult, args.seed)?;
+            let graph = match &args.init {
+                Some(path) => {
+                    checkpoint::load(path).with_context(|| format!("starting from {}", path.display()))?.graph
+                }
+                None => fashion_mnist_mobilenet_v2(args.width_mult, args.seed)?,
+            };
             Trainer::new(
                 &graph,
                 config_from_flags(&args, preprocess.mean[0], preprocess.std[0]),
@@ -80,7 +85,7 @@ pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<()> {
     let report = TrainReport {
         output: args.output.display().to_string(),
         arch: "mobilenet_v2".into(),
-        width_mult: args.resume.is_none().then_some(args.width_mult),
+        width_mult: (args.resume.is_none() && args.init.is_none()).then_some(args.width_mult),
         epochs: trainer.epochs_done(),
         top1: last.and_then(|e| e.test.map(|m| m.top1())),
         top5: last.and_then(|e| e.test.map(|m| m.top5())),
