@@ -54,7 +54,9 @@ pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<()> {
         None => {
             let graph = match &args.init {
                 Some(path) => {
-                    checkpoint::load(path).with_context(|| format!("starting from {}", path.display()))?.graph
+                    checkpoint::load(path)
+                        .with_context(|| format!("starting from {}", path.display()))?
+                        .graph
                 }
                 None => fashion_mnist_mobilenet_v2(args.width_mult, args.seed)?,
             };
@@ -311,6 +313,23 @@ mod tests {
             }
         );
         assert_eq!((config.weight_decay, config.augment), (0.001, None));
+    }
+
+    #[test]
+    fn init_starts_a_new_schedule_and_excludes_resume() {
+        let args = parse(&["--init", "ckpt/epoch-007.onnx", "--lr", "0.04"]);
+        assert_eq!(args.init.as_deref(), Some(Path::new("ckpt/epoch-007.onnx")));
+        assert!(args.resume.is_none());
+        let both = [
+            "lowbit",
+            "train",
+            "--arch",
+            "mobilenet_v2",
+            "--data",
+            "fashion-mnist:/d",
+        ];
+        let both = [&both[..], &["--output", "o.onnx", "--init", "a", "--resume", "b"]].concat();
+        assert!(Cli::try_parse_from(both).is_err(), "--init and --resume conflict");
     }
 
     #[test]
