@@ -78,6 +78,11 @@ fn check(tier: Tier, case: &Case) -> Result<(), String> {
 
 /// As [`check`], with the kernel reading A from `a` (equal to `case.a`, stored elsewhere).
 fn check_on(tier: Tier, case: &Case, a: &[u8]) -> Result<(), String> {
+    check_into(tier, case, a, &mut vec![i32::MIN; case.m * case.n])
+}
+
+/// As [`check_on`], with the kernel writing into `got` (M×N, contents ignored).
+fn check_into(tier: Tier, case: &Case, a: &[u8], got: &mut [i32]) -> Result<(), String> {
     let Case { m, k, n, lda, .. } = *case;
     let zb = if case.per_column {
         BZeroPoints::PerColumn(&case.b_zero_points)
@@ -96,9 +101,8 @@ fn check_on(tier: Tier, case: &Case, a: &[u8]) -> Result<(), String> {
         &mut expected,
     );
     let packed = PackedWeights::pack(tier, case.layout, k, n, &case.b).map_err(|e| e.to_string())?;
-    let mut got = vec![i32::MIN; m * n];
-    gemm_u8i8_i32(m, a, lda, case.a_zero_point, &packed, zb, &mut got).map_err(|e| e.to_string())?;
-    match expected.iter().zip(&got).position(|(e, g)| e != g) {
+    gemm_u8i8_i32(m, a, lda, case.a_zero_point, &packed, zb, got).map_err(|e| e.to_string())?;
+    match expected.iter().zip(got.iter()).position(|(e, g)| e != g) {
         None => Ok(()),
         Some(p) => Err(format!(
             "{} M={m} K={k} N={n} lda={lda} za={} {:?}: out[{}][{}] = {} but reference = {}",
@@ -205,6 +209,45 @@ fn aligned_activations_match_reference() {
             let aligned = unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u8>(), m * lda) };
             assert_eq!(aligned.as_ptr() as usize % 64, 0);
             check_on(tier, &case, aligned).unwrap();
+        }
+    }
+}
+
+/// The 64-byte aligned start of `lines`, as `len` i32 (which must fit).
+fn aligned_i32s(lines: &mut [Line], len: usize) -> &mut [i32] {
+    assert!(len * 4 <= lines.len() * 64);
+    // SAFETY: Line is `[u8; 64]` without padding, any bytes are valid i32s, and the
+    // alignment of Line (64) exceeds that of i32.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<i32>(), len) }
+}
+
+#[test]
+fn big_outputs_match_reference() {
+    // An output of at least 2 MB is written with non-temporal stores by the AMX tier,
+    // whole cache lines at a time: lines straddling two tiles, when the output is not
+    // 64-byte aligned (offset) or rows start at varying offsets into a line (N % 16 != 0),
+    // are assembled from both tiles' results.
+    for tier in tiers_to_test() {
+        for (n, offset) in [(1024, 0), (1024, 1), (1040, 15), (1030, 0), (1030, 7)] {
+            let m = 530;
+            let mut case = make_case(m, 128, n, 17 + offset as u64);
+            case.a_zero_point = 128;
+            let mut lines = vec![Line([0; 64]); (m * n + offset) * 4 / 64 + 1];
+            let out = &mut aligned_i32s(&mut lines, m * n + offset)[offset..];
+            check_into(tier, &case, &case.a, out).unwrap();
+        }
+    }
+}
+
+#[test]
+fn k_deeper_than_one_pass_matches_reference() {
+    // Deeper than every tier's K pass (`kc`), so later passes accumulate onto C, including
+    // the partial tiles at the edges.
+    for tier in tiers_to_test() {
+        for (m, k, n) in [(40, 4200, 40), (33, 4160, 17)] {
+            let mut case = make_case(m, k, n, 29);
+            case.a_zero_point = 200;
+            check(tier, &case).unwrap();
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::a_block::ALayout;
 use super::isa::Tier;
-use super::microkernels::{amx, avx2, avx512vnni, avxvnni, scalar, MicroKernel};
+use super::microkernels::{amx, avx2, avx512vnni, avxvnni, scalar, DrainFn, MicroKernel};
 
 /// How a tier wants its operands laid out and blocked.
 #[derive(Debug)]
@@ -20,6 +20,9 @@ pub(crate) struct GemmConfig {
     pub kr: usize,
     /// K is zero-padded to a multiple of this in packed B (and packed A).
     pub k_align: usize,
+    /// Columns per contiguous B slice within one `k_align` step of a panel (see
+    /// `packed.rs`): `nr` for the vector tiers, 16 (one tile) for AMX.
+    pub b_tile_cols: usize,
     /// Layout of packed A blocks.
     pub a_layout: ALayout,
     /// Operands are stored widened to 16 bits (A as u16, B as i16) instead of as bytes.
@@ -33,6 +36,10 @@ pub(crate) struct GemmConfig {
     /// past it; `false` keeps one B panel in L1 while A tiles stream.
     pub rows_outer: bool,
     pub kernel: MicroKernel,
+    /// For tiers whose kernel writes C to a scratch tile and copies the previous call's
+    /// tile out while it computes (AMX), the copy for the last tile of a pass; `None` when
+    /// the kernel stores C in place.
+    pub drain: Option<DrainFn>,
     /// Run on a worker thread before / after the microkernel calls of one block
     /// (AMX loads and releases its tile configuration here).
     pub thread_setup: fn(),
@@ -63,6 +70,7 @@ static SCALAR: GemmConfig = GemmConfig {
     nr: 4,
     kr: 1,
     k_align: 1,
+    b_tile_cols: 4,
     a_layout: ALayout::RowMajor,
     widen_to_i16: false,
     kc: 512,
@@ -70,6 +78,7 @@ static SCALAR: GemmConfig = GemmConfig {
     nc: 256,
     rows_outer: false,
     kernel: scalar::scalar_gemm_u8s8_4x4,
+    drain: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -80,6 +89,7 @@ static AVX2: GemmConfig = GemmConfig {
     nr: 16,
     kr: 2,
     k_align: 2,
+    b_tile_cols: 16,
     a_layout: ALayout::RowMajor,
     widen_to_i16: true,
     kc: 256,
@@ -87,6 +97,7 @@ static AVX2: GemmConfig = GemmConfig {
     nc: 512,
     rows_outer: false,
     kernel: avx2::avx2_gemm_u8s8_4x16,
+    drain: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -97,6 +108,7 @@ static AVXVNNI: GemmConfig = GemmConfig {
     nr: 16,
     kr: 4,
     k_align: 4,
+    b_tile_cols: 16,
     a_layout: ALayout::RowMajor,
     widen_to_i16: false,
     kc: 512,
@@ -104,6 +116,7 @@ static AVXVNNI: GemmConfig = GemmConfig {
     nc: 512,
     rows_outer: false,
     kernel: avxvnni::avxvnni_gemm_u8s8_6x16,
+    drain: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -114,6 +127,7 @@ static AVX512VNNI: GemmConfig = GemmConfig {
     nr: 32,
     kr: 4,
     k_align: 4,
+    b_tile_cols: 32,
     a_layout: ALayout::RowMajor,
     widen_to_i16: false,
     kc: 512,
@@ -121,6 +135,7 @@ static AVX512VNNI: GemmConfig = GemmConfig {
     nc: 512,
     rows_outer: false,
     kernel: avx512vnni::avx512vnni_gemm_u8s8_8x32,
+    drain: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -131,6 +146,7 @@ static AMX: GemmConfig = GemmConfig {
     nr: 32,
     kr: 4,
     k_align: 64,
+    b_tile_cols: 16,
     a_layout: ALayout::AmxTiles,
     widen_to_i16: false,
     kc: 4096,
@@ -138,6 +154,7 @@ static AMX: GemmConfig = GemmConfig {
     nc: 512,
     rows_outer: true,
     kernel: amx::amx_gemm_u8s8_32x32,
+    drain: Some(amx::drain_tile),
     thread_setup: amx::load_tile_config,
     thread_teardown: amx::release_tiles,
 };
@@ -170,6 +187,7 @@ mod tests {
             assert!(c.name.starts_with(tier.name()));
             assert!(c.name.ends_with(&format!("_{}x{}", c.mr, c.nr)));
             assert_eq!(c.k_align % c.kr, 0);
+            assert_eq!(c.nr % c.b_tile_cols, 0);
             assert_eq!(c.kc % c.k_align, 0);
             assert_eq!(c.mc % c.mr, 0);
             assert_eq!(c.nc % c.nr, 0);

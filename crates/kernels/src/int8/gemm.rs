@@ -13,9 +13,10 @@ use rayon::prelude::*;
 
 use super::a_block::{self, ARect};
 use super::aligned::AlignedBytes;
+use super::c_tiles::{streaming_output, CTiles, ScratchTile};
 use super::config::{config_for, GemmConfig};
 use super::error::{Int8Error, Result};
-use super::microkernels::{TileArgs, MAX_MR, MAX_NR};
+use super::microkernels::TileArgs;
 use super::packed::PackedWeights;
 
 /// Zero point(s) of the weights: one for the whole matrix or one per output column.
@@ -68,6 +69,7 @@ pub fn gemm_u8i8_i32(
         b_zero_points,
         needs_row_sums: (0..n).any(|j| b_zero_points.get(j) != 0),
         column_terms: &column_terms,
+        streaming: streaming_output(m, n),
         out: OutPtr(out.as_mut_ptr()),
     };
     let threads = rayon::current_num_threads();
@@ -205,6 +207,8 @@ struct Job<'a> {
     needs_row_sums: bool,
     column_terms: &'a [i32],
     out: OutPtr,
+    /// The output may be written with non-temporal stores (see `c_tiles.rs`).
+    streaming: bool,
 }
 
 impl Job<'_> {
@@ -215,7 +219,8 @@ impl Job<'_> {
         let kp = cfg.padded_k(self.k);
         let eb = cfg.elem_bytes();
         let mut a_buf = AlignedBytes::default();
-        let mut edge = EdgeTile([0; MAX_MR * MAX_NR]);
+        let mut scratch = [ScratchTile::default(); 2];
+        let mut c_tiles = CTiles::new(cfg, &mut scratch, self.streaming);
         (cfg.thread_setup)();
         for k0 in (0..kp).step_by(cfg.kc) {
             let kc = cfg.kc.min(kp - k0);
@@ -228,7 +233,7 @@ impl Job<'_> {
                 k0,
                 kc,
             };
-            let a_block = a_block::prepare(cfg, &rect, cols.len(), &mut a_buf);
+            let a_block = a_block::prepare(cfg, &rect, &mut a_buf);
             let mut tile_at = |ir: usize, j0: usize| {
                 let panel_offset = (j0 / cfg.nr) * kp * cfg.nr * eb + k0 * cfg.nr * eb;
                 let nr = cfg.nr.min(self.n - j0);
@@ -244,17 +249,12 @@ impl Job<'_> {
                     ldc: self.n,
                     accumulate: k0 > 0,
                     seed: self.column_terms[j0..].as_ptr(),
+                    drain: None,
                 };
                 // SAFETY: the tier is available (checked in `validate`), A tiles and B
-                // panels are padded to full `mr`/`nr`/`kc`, and C is either a full tile
-                // inside `out` or goes through `run_edge_tile`'s scratch tile.
-                unsafe {
-                    if mr == cfg.mr && nr == cfg.nr {
-                        (cfg.kernel)(&tile);
-                    } else {
-                        run_edge_tile(cfg, tile, mr, nr, &mut edge.0);
-                    }
-                }
+                // panels are padded to full `mr`/`nr`/`kc`, and `c` addresses `mr × nr`
+                // outputs this block owns; `finish` runs below.
+                unsafe { c_tiles.run(tile, mr, nr) };
             };
             let row_tiles = (0..rows.len()).step_by(cfg.mr);
             let col_tiles = cols.clone().step_by(cfg.nr);
@@ -267,6 +267,8 @@ impl Job<'_> {
                     row_tiles.clone().for_each(|ir| tile_at(ir, j0));
                 }
             }
+            // SAFETY: as for the microkernel calls.
+            unsafe { c_tiles.finish() };
         }
         (cfg.thread_teardown)();
         self.correct_zero_points(rows, cols);
@@ -293,33 +295,5 @@ impl Job<'_> {
     fn row_sum(&self, i: usize) -> i32 {
         let row = &self.a[i * self.lda..i * self.lda + self.k];
         row.iter().fold(0i32, |s, v| s.wrapping_add(i32::from(*v)))
-    }
-}
-
-/// A full-size tile that partial tiles are computed in; aligned like a cache line, so AMX
-/// tile rows do not straddle lines. One per block: zeroing it per edge tile cost more
-/// than the small tiles' arithmetic.
-#[repr(C, align(64))]
-struct EdgeTile([i32; MAX_MR * MAX_NR]);
-
-/// Runs a microkernel on a partial tile through the full-size `scratch` tile (whose
-/// contents outside the copied-in rows are stale results, read and discarded).
-///
-/// # Safety
-/// As for the microkernel; `tile.c` addresses `mr × nr` valid outputs with stride `ldc`.
-unsafe fn run_edge_tile(cfg: &GemmConfig, tile: TileArgs, mr: usize, nr: usize, scratch: &mut [i32]) {
-    let out = tile.c;
-    if tile.accumulate {
-        for r in 0..mr {
-            std::ptr::copy_nonoverlapping(out.add(r * tile.ldc), scratch.as_mut_ptr().add(r * cfg.nr), nr);
-        }
-    }
-    (cfg.kernel)(&TileArgs {
-        c: scratch.as_mut_ptr(),
-        ldc: cfg.nr,
-        ..tile
-    });
-    for r in 0..mr {
-        std::ptr::copy_nonoverlapping(scratch.as_ptr().add(r * cfg.nr), out.add(r * tile.ldc), nr);
     }
 }

@@ -29,6 +29,7 @@
 mod a_block;
 mod aligned;
 pub mod bench;
+mod c_tiles;
 mod config;
 mod error;
 mod gemm;

@@ -5,6 +5,11 @@
 //! `Kp / kr` groups; within a group, for each of the `nr` columns, its `kr` consecutive k
 //! values. Elements are i8 bytes, or little-endian i16 for tiers that widen. Columns past
 //! N and k values past K are zero, so microkernels never see edges in B.
+//!
+//! A tier whose `b_tile_cols` is narrower than `nr` (AMX) reorders each `k_align`-deep
+//! step of a panel: per `b_tile_cols`-column slice, that step's groups for those columns
+//! only. An AMX B tile (16 groups × 16 columns × 4 k) is then one contiguous kilobyte, and
+//! a panel streams through memory in the order the kernel reads it.
 
 use super::aligned::AlignedBytes;
 use super::config::{config_for, GemmConfig};
@@ -109,17 +114,23 @@ fn fill_panels(cfg: &GemmConfig, k: usize, n: usize, value: &dyn Fn(usize, usize
     let kp = cfg.padded_k(k);
     let eb = cfg.elem_bytes();
     let mut pos = 0;
+    let mut put = |v: i8| {
+        if eb == 2 {
+            out[pos..pos + 2].copy_from_slice(&i16::from(v).to_le_bytes());
+        } else {
+            out[pos] = v as u8;
+        }
+        pos += eb;
+    };
     for panel_start in (0..n).step_by(cfg.nr) {
-        for group_start in (0..kp).step_by(cfg.kr) {
-            for j in panel_start..panel_start + cfg.nr {
-                for kk in group_start..group_start + cfg.kr {
-                    let v = if j < n && kk < k { value(kk, j) } else { 0 };
-                    if eb == 2 {
-                        out[pos..pos + 2].copy_from_slice(&i16::from(v).to_le_bytes());
-                    } else {
-                        out[pos] = v as u8;
+        for step_start in (0..kp).step_by(cfg.k_align) {
+            for slice_start in (panel_start..panel_start + cfg.nr).step_by(cfg.b_tile_cols) {
+                for group_start in (step_start..step_start + cfg.k_align).step_by(cfg.kr) {
+                    for j in slice_start..slice_start + cfg.b_tile_cols {
+                        for kk in group_start..group_start + cfg.kr {
+                            put(if j < n && kk < k { value(kk, j) } else { 0 });
+                        }
                     }
-                    pos += eb;
                 }
             }
         }
@@ -166,6 +177,20 @@ mod tests {
         assert_eq!(&bytes[..8], &[0, 2, 4, 6, 1, 3, 5, 7]);
         assert_eq!(&bytes[128..136], &[8, 0, 0, 0, 9, 0, 0, 0]);
         assert_eq!(p.column_sums(), &[20, 25]);
+    }
+
+    #[test]
+    fn amx_tile_layout() {
+        // K=5, N=2 for AMX: the first kilobyte is the B tile of columns 0..16, one 64-byte
+        // row per group of 4 k; row 1 holds k 4 (the rest is padding). Columns 16..32 follow.
+        let b: Vec<i8> = (0..10).collect();
+        let p = PackedWeights::pack(Tier::Amx, WeightLayout::KByN, 5, 2, &b).unwrap();
+        // SAFETY: the packed buffer holds 32 columns × 64 k bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr().cast::<i8>(), 2048) };
+        assert_eq!(&bytes[..8], &[0, 2, 4, 6, 1, 3, 5, 7]);
+        assert!(bytes[8..64].iter().all(|&v| v == 0));
+        assert_eq!(&bytes[64..72], &[8, 0, 0, 0, 9, 0, 0, 0]);
+        assert!(bytes[72..].iter().all(|&v| v == 0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! GEMM microkernels: each computes one full `MR×NR` tile of C from a packed A tile and a
 //! packed B panel. Edge tiles are handled by the driver (zero-padded operands, a scratch
-//! tile for C), so microkernels have no edge logic.
+//! tile for C), so microkernels have no edge logic beyond [`Drain`]'s row and column
+//! counts.
 
 pub(crate) mod amx;
 pub(crate) mod avx2;
@@ -19,11 +20,12 @@ pub(crate) const MAX_NR: usize = 32;
 ///   The AMX kernel instead reads each row in 64-byte segments, segment `s` of row `r` at
 ///   `s * a_step + r * a_stride`; the other kernels ignore `a_step` (their rows are
 ///   contiguous).
-/// - `b`: the packed panel at the current K offset; group `g` starts at
-///   `g * nr * kr * elem_bytes` and holds, for each of the `nr` columns, `kr` k values.
+/// - `b`: the packed panel at the current K offset, laid out as `packed.rs` describes.
 /// - `c`: the tile's top-left i32; row `r` starts `r * ldc` elements later.
 /// - `accumulate`: add to C's current values; otherwise start every row of the tile from
 ///   `seed`, `nr` i32 values (the zero-point column terms, or zeros).
+/// - `drain`: for tiers with a drain function (see `GemmConfig::drain`), the previous
+///   call's tile to copy out while this one computes; always `None` for the others.
 pub(crate) struct TileArgs {
     pub k_groups: usize,
     pub a: *const u8,
@@ -34,7 +36,35 @@ pub(crate) struct TileArgs {
     pub ldc: usize,
     pub accumulate: bool,
     pub seed: *const i32,
+    pub drain: Option<Drain>,
 }
+
+/// A finished C tile waiting in a 64-byte aligned scratch tile (`nr` i32 per row) to be
+/// copied to its `rows × cols` place in the output (row stride `ldc`).
+///
+/// `streaming` asks for non-temporal stores of the output's whole cache lines. Lines that
+/// straddle two horizontally adjacent tiles drained one after the other are written
+/// whole, once: by the right tile, which then reads the left tile's scratch (`left`, null
+/// when the previous tile is not its left neighbour), while the left tile stops short of
+/// them (`right_follows`). Only set with `streaming`.
+#[derive(Clone, Copy)]
+pub(crate) struct Drain {
+    pub src: *const i32,
+    pub dst: *mut i32,
+    pub ldc: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub streaming: bool,
+    pub left: *const i32,
+    pub right_follows: bool,
+}
+
+/// Copies a whole [`Drain`] out.
+///
+/// # Safety
+/// The tier's CPU features are present; `src` holds the tile and `dst` addresses
+/// `rows × cols` valid outputs with stride `ldc`.
+pub(crate) type DrainFn = unsafe fn(&Drain);
 
 /// # Safety
 /// The caller guarantees the tier's CPU features are present, that `a`, `b` and `c`
