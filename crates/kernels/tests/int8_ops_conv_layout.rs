@@ -200,7 +200,7 @@ fn shape(
 #[test]
 fn every_layout_matches_the_nchw_run() {
     let mut shapes = Vec::new();
-    for c in [1, 15, 16, 17, 40, 77] {
+    for c in [1, 15, 16, 17, 32, 40, 77, 96] {
         for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2), (1, 1), (7, 2)] {
             shapes.push(shape(c, c, c, k, s, [k / 2; 4], [9, 11]));
             shapes.push(shape(c, c, c, k, s, [0, k / 2, k - 1, 0], [k + 4, k]));
@@ -243,8 +243,18 @@ fn depthwise_has_an_nhwc_kernel_on_avx512() {
     assert_eq!(conv.nhwc_kernel_name(), "scalar_dwconv_u8s8");
     for tier in [Tier::Amx, Tier::Avx512Vnni] {
         if tier.is_available() {
-            let conv = build(tier, &case(shape(32, 32, 32, 5, 2, [2; 4], [8, 8]), 0));
-            assert_eq!(conv.nhwc_kernel_name(), "avx512_dwconv_nhwc_u8s8");
+            // Seed 0 has symmetric weights (`w − zw` fits i8), seed 1 shifted ones.
+            let symmetric = build(tier, &case(shape(32, 32, 32, 5, 2, [2; 4], [8, 8]), 0));
+            let vnni =
+                std::is_x86_feature_detected!("avx512vl") && std::is_x86_feature_detected!("avx512vbmi");
+            let expected = if vnni {
+                "avx512vnni_dwconv_nhwc_u8s8"
+            } else {
+                "avx512_dwconv_nhwc_u8s8"
+            };
+            assert_eq!(symmetric.nhwc_kernel_name(), expected);
+            let shifted = build(tier, &case(shape(32, 32, 32, 5, 2, [2; 4], [8, 8]), 1));
+            assert_eq!(shifted.nhwc_kernel_name(), "avx512_dwconv_nhwc_u8s8");
         }
     }
 }

@@ -173,6 +173,56 @@ fn vector_tiers_equal_scalar_bit_for_bit() {
     }
 }
 
+/// Matrices whose rows end around the vector kernels' 16- and 64-value steps, per-column
+/// parameters, both output types (signed results narrow differently from unsigned ones)
+/// and a clamped range, against the scalar reference element by element.
+#[test]
+fn matrices_with_rows_around_the_vector_steps_match_scalar() {
+    let mut state = 0x0bad_5eed_1234_5678u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for cols in [1usize, 15, 24, 63, 64, 65, 96, 130, 200] {
+        let rows = 5;
+        let acc: Vec<i32> = (0..rows * cols)
+            .map(|_| (next() % 400_001) as i32 - 200_000)
+            .collect();
+        let mult: Vec<f32> = (0..cols).map(|_| 1e-4 + (next() % 1000) as f32 * 2e-6).collect();
+        let bias: Vec<i32> = (0..cols).map(|_| (next() % 2001) as i32 - 1000).collect();
+        for (zero_point, range) in [(128, (0, 255)), (3, (3, 200)), (-5, (-128, 127)), (0, (0, 127))] {
+            let params = RequantParams {
+                multiplier: PerChannel::Each(&mult),
+                bias: PerChannel::Each(&bias),
+                zero_point,
+                range,
+            };
+            let (lo, hi) = ((range.0 - zero_point) as f32, (range.1 - zero_point) as f32);
+            let want = |i: usize| requantize_one(acc[i], bias[i % cols], mult[i % cols], zero_point, lo, hi);
+            for tier in available_tiers() {
+                let got: Vec<i32> = if range.0 < 0 {
+                    let mut out = vec![0i8; rows * cols];
+                    requantize_i8(tier, (rows, cols), &acc, ChannelAxis::Columns, &params, &mut out).unwrap();
+                    out.iter().map(|v| i32::from(*v)).collect()
+                } else {
+                    let mut out = vec![0u8; rows * cols];
+                    requantize_u8(tier, (rows, cols), &acc, ChannelAxis::Columns, &params, &mut out).unwrap();
+                    out.iter().map(|v| i32::from(*v)).collect()
+                };
+                if let Some(i) = (0..got.len()).find(|&i| got[i] != want(i)) {
+                    panic!(
+                        "{tier} {rows}x{cols} {range:?} at {i}: got {} want {}",
+                        got[i],
+                        want(i)
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn bad_parameters_are_typed_errors() {
     let acc = [0; 4];

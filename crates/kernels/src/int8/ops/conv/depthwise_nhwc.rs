@@ -16,12 +16,16 @@
 //! puts the channels back in order. The sums are requantized in registers with the
 //! crate's rule, in the same operation order as `requant::scalar`, so the bytes equal the
 //! plane kernels'.
+//!
+//! Where the CPU has AVX-512 VNNI and `w − zw` fits i8, four taps share one `vpdpbusd`
+//! instead ([`super::depthwise_nhwc_vnni`]); the tap pointers are found the same way.
 
 use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
 use super::super::params::OutputRequant;
+use super::depthwise_nhwc_vnni::{QuadDepthwise, GROUP};
 use super::Image;
 use crate::f32::ConvGeometry;
 
@@ -56,6 +60,8 @@ pub(super) struct NhwcDepthwise {
     hi: f32,
     /// One pixel of input zero points: what taps over padding read.
     zero_pixel: Vec<u8>,
+    /// The four-tap arithmetic, which replaces the pair tables above where it applies.
+    quads: Option<Box<QuadDepthwise>>,
 }
 
 impl NhwcDepthwise {
@@ -99,7 +105,17 @@ impl NhwcDepthwise {
             lo: (output.range.0 - zp) as f32,
             hi: (output.range.1 - zp) as f32,
             zero_pixel: vec![input_zero_point; channels],
+            quads: QuadDepthwise::new(taps, weights, output).map(Box::new),
         })
+    }
+
+    /// Name of the kernel that does the arithmetic.
+    pub(super) fn kernel_name(&self) -> &'static str {
+        if self.quads.is_some() {
+            "avx512vnni_dwconv_nhwc_u8s8"
+        } else {
+            "avx512_dwconv_nhwc_u8s8"
+        }
     }
 
     /// One batch item: `x` is `[h, w, C]`, `out` is `[oh, ow, C]`. Output rows run in
@@ -121,7 +137,7 @@ impl NhwcDepthwise {
         let c = self.channels;
         let taps = kh * kw;
         let zero = self.zero_pixel.as_ptr();
-        let mut pointers = [zero; MAX_TAPS + 1];
+        let mut pointers = [zero; MAX_TAPS.next_multiple_of(GROUP)];
         // Input row of each filter row, or None over padding.
         let mut rows = [None; MAX_TAPS];
         for (ky, row) in rows.iter_mut().enumerate().take(kh) {
@@ -130,17 +146,19 @@ impl NhwcDepthwise {
         }
         let all_rows = rows[..kh].iter().all(Option::is_some);
         let top = rows[0].unwrap_or(0);
+        // Offsets of the taps from the first one, for interior pixels.
+        let mut offsets = [0usize; MAX_TAPS];
+        for (t, offset) in offsets.iter_mut().enumerate().take(taps) {
+            *offset = ((t / kw) * dh * image.w + (t % kw) * dw) * c;
+        }
         for (ox, pixel) in out.chunks_exact_mut(c).enumerate() {
             let left = (ox * sw) as isize - g.pads[1] as isize;
             let right = left + ((kw - 1) * dw) as isize;
             if all_rows && left >= 0 && right < image.w as isize {
                 // Interior: every tap is in the image, at a fixed offset from the first.
                 let base = x[(top * image.w + left as usize) * c..].as_ptr();
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let offset = (ky * dh * image.w + kx * dw) * c;
-                        pointers[ky * kw + kx] = base.wrapping_add(offset);
-                    }
+                for (pointer, offset) in pointers.iter_mut().zip(&offsets[..taps]) {
+                    *pointer = base.wrapping_add(*offset);
                 }
             } else {
                 for (ky, row) in rows.iter().enumerate().take(kh) {
@@ -155,12 +173,20 @@ impl NhwcDepthwise {
                     }
                 }
             }
-            // An odd last tap pairs with weight 0; any readable pixel will do.
-            pointers[taps] = pointers[taps - 1];
-            // SAFETY: `new` checked AVX-512F/BW; every pointer addresses `c` readable
-            // bytes (an input pixel inside `x`, or the zero pixel); the tables hold
-            // `padded` values per pair; `pixel` has `c` bytes.
-            unsafe { self.pixel(&pointers[..taps.div_ceil(2) * 2], pixel) };
+            // Taps past the last one (to a whole pair or group) have weight 0; any
+            // readable pixel will do.
+            let last = pointers[taps - 1];
+            pointers[taps..taps.next_multiple_of(GROUP)].fill(last);
+            // SAFETY: `new` checked AVX-512F/BW (and `QuadDepthwise::new` its features);
+            // every pointer addresses `c` readable bytes (an input pixel inside `x`, or
+            // the zero pixel); the tables hold `padded` values per pair or group; `pixel`
+            // has `c` bytes.
+            unsafe {
+                match &self.quads {
+                    Some(quads) => quads.pixel(&pointers[..taps.next_multiple_of(GROUP)], pixel),
+                    None => self.pixel(&pointers[..taps.div_ceil(2) * 2], pixel),
+                }
+            }
         }
     }
 

@@ -13,6 +13,8 @@ mod depthwise;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_nhwc;
 #[cfg(target_arch = "x86_64")]
+mod depthwise_nhwc_vnni;
+#[cfg(target_arch = "x86_64")]
 mod depthwise_vnni;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_x86;
@@ -148,8 +150,9 @@ impl QConv2d {
     /// depthwise kernel, or the plane kernel between transposes where there is none.
     pub fn nhwc_kernel_name(&self) -> &'static str {
         match &self.algorithm {
-            Algorithm::Depthwise(_, Some(_)) => "avx512_dwconv_nhwc_u8s8",
-            Algorithm::Depthwise(d, None) => d.kernel_name(),
+            #[cfg(target_arch = "x86_64")]
+            Algorithm::Depthwise(_, Some(nhwc)) => nhwc.kernel_name(),
+            Algorithm::Depthwise(d, _) => d.kernel_name(),
             Algorithm::Gemm(g) => g.kernel_name(),
         }
     }
