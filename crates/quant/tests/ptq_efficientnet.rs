@@ -110,15 +110,21 @@ fn fixture() -> Option<Fixture> {
 fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
     let Some(f) = fixture() else { return };
     let x86 = quantize(&f.dir, &f.graph, &QConfig::preset(Preset::X86));
-    let s = score(&f.fp32, &logits(&x86.graph, &f.inputs), &f.labels);
+    let ours = logits(&x86.graph, &f.inputs);
+    let s = score(&f.fp32, &ours, &f.labels);
+    // The first 10 images are the calibration set; the last 10 were never seen.
+    let (calibration, held_out) = (
+        score(&f.fp32[..10_000], &ours[..10_000], &f.labels[..10]),
+        score(&f.fp32[10_000..], &ours[10_000..], &f.labels[10..]),
+    );
     eprintln!(
-        "x86: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
-        s.sqnr_db, s.top1, s.agree
+        "x86: sqnr {:.2} dB (calibration images {:.2}, held out {:.2}), top-1 {}/20, agreement {}/20",
+        s.sqnr_db, calibration.sqnr_db, held_out.sqnr_db, s.top1, s.agree
     );
     // ONNX Runtime's quantize_static reaches 18.9 dB on this model (assets README); the
     // issue's goal is 25 dB, which this preset does not reach yet (docs/QUALITY.md).
     assert!(
-        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 23.5,
+        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 24.0,
         "x86 preset too lossy"
     );
     let seven_bit = parse_recipe("[activations]\nreduce_range = true\n", Preset::X86).unwrap();
@@ -128,8 +134,9 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         "x86 with reduce_range: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
         r.sqnr_db, r.top1, r.agree
     );
+    // One photo's FP32 top-2 margin is 0.05 logits: at 19 dB its top-1 may flip.
     assert!(
-        r.top1 >= 18 && r.agree == 20 && r.sqnr_db + 2.0 < s.sqnr_db,
+        r.top1 >= 18 && r.agree >= 19 && r.sqnr_db + 2.0 < s.sqnr_db,
         "7-bit activations should cost accuracy"
     );
     assert!(x86.warnings.is_empty(), "{:?}", x86.warnings);
@@ -154,7 +161,7 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
     let ratio = bytes.len() as f64 / fp32_bytes as f64;
     eprintln!("size: {fp32_bytes} -> {} bytes ({ratio:.3}x)", bytes.len());
     assert!(ratio <= 0.27);
-    onnxruntime_agrees(&f, &bytes, &logits(&x86.graph, &f.inputs));
+    onnxruntime_agrees(&f, &bytes, &ours);
 }
 
 /// Runs the saved QDQ file in ONNX Runtime (via python3) and checks its top-1 against

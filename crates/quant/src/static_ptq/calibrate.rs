@@ -7,19 +7,20 @@ use lowbit_graph::ValueId;
 use lowbit_runtime::{Plan, PlanOptions};
 use lowbit_tensor::Tensor;
 
-use super::bias;
 use super::error::{PtqError, Result};
 use super::prepare::Prepared;
+use super::{bias, rounding};
 
 /// Samples per calibration run when the model's batch dimension is free. Observers are
 /// batch-size independent, except the moving-average one (which averages per batch, as
 /// in PyTorch).
 pub const CALIBRATION_BATCH: usize = 4;
 
-/// Samples [`Prepared::calibrate`] measures bias corrections on (the first ones). A
-/// correction is a per-channel mean over samples × positions, settled long before this;
-/// each sample costs a run of the QDQ model with every conv computed twice, which would
-/// otherwise double the cost of a large calibration set.
+/// Samples [`Prepared::calibrate`] corrects the weight error on (the first ones): the
+/// inputs weights are re-rounded against, and the samples bias corrections are measured
+/// on. A correction is a per-channel mean over samples × positions, settled long before
+/// this; each sample costs an FP32 run plus a run of the QDQ model with every conv
+/// computed twice, which would otherwise double the cost of a large calibration set.
 pub const BIAS_CORRECTION_SAMPLES: usize = 32;
 
 /// What a calibration call did.
@@ -32,9 +33,10 @@ pub struct Calibration {
 impl Prepared {
     /// PyTorch's calibration loop: runs the first `limit` samples of `dataset` (all when
     /// `None`) through the model in batches. `progress` gets the number of samples done.
-    /// When the qconfig asks for bias correction, it is then measured on the first
-    /// [`BIAS_CORRECTION_SAMPLES`] of them ([`Prepared::correct_bias`]). Errors, before running anything, when the
-    /// data is empty or its sample shape is not one the model's input takes.
+    /// When the qconfig asks for bias correction, the weight error is then corrected on
+    /// the first [`BIAS_CORRECTION_SAMPLES`] of them ([`Prepared::correct_bias`]).
+    /// Errors, before running anything, when the data is empty or its sample shape is
+    /// not one the model's input takes.
     pub fn calibrate(
         &mut self,
         dataset: &dyn Dataset,
@@ -69,9 +71,12 @@ impl Prepared {
         })
     }
 
-    /// Empirical bias correction on the first `limit` samples of `dataset` (all when
-    /// `None`), with the ranges observed so far; replaces any earlier correction.
-    /// Returns the number of nodes corrected.
+    /// Corrects the weight error on the first `limit` samples of `dataset` (all when
+    /// `None`), with the ranges observed so far, in two steps: each weight row is
+    /// re-rounded against the node's FP32 inputs (error-feedback rounding, see
+    /// `rounding`), then the mean output error left is measured and folded into the bias
+    /// (empirical bias correction). Replaces any earlier correction. Returns the number
+    /// of nodes whose bias is corrected.
     pub fn correct_bias(&mut self, dataset: &dyn Dataset, limit: Option<usize>) -> Result<usize> {
         let count = limit.map_or(dataset.len(), |l| l.min(dataset.len()));
         if count == 0 {
@@ -83,6 +88,7 @@ impl Prepared {
         } else {
             self.batch_size()
         };
+        rounding::round_weights(self, dataset, count, self.batch_size())?;
         self.corrections = bias::solve(self, dataset, count, batch_size)?;
         Ok(self.corrections.len())
     }

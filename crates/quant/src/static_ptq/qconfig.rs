@@ -113,7 +113,9 @@ impl Override {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QConfig {
-    /// Fold the measured mean output error of quantized weights into each bias.
+    /// Correct the weight error on calibration data: re-round each weight row against
+    /// the node's inputs (error feedback), then fold the measured mean output error
+    /// left into each bias.
     pub bias_correction: bool,
     pub activations: ActivationQConfig,
     pub weights: WeightQConfig,
@@ -128,11 +130,11 @@ pub enum Preset {
     /// range, per-tensor symmetric i8 weights.
     PerTensor,
     /// `get_default_qconfig("x86")`: Histogram u8 activations, per-channel symmetric i8
-    /// weights; plus bias correction. Unlike PyTorch, activations use the full 8 bits:
-    /// `reduce_range` exists to keep `vpmaddubsw` pair sums from saturating, and lowbit's
-    /// integer kernels accumulate exactly (`vpmaddwd`, VNNI), so the 7-bit range would
-    /// only cost accuracy (4 dB of logits SQNR on EfficientNet-Lite0). A recipe can
-    /// still ask for it.
+    /// weights; plus error-feedback weight rounding and bias correction. Unlike PyTorch,
+    /// activations use the full 8 bits: `reduce_range` exists to keep `vpmaddubsw` pair
+    /// sums from saturating, and lowbit's integer kernels accumulate exactly
+    /// (`vpmaddwd`, VNNI), so the 7-bit range would only cost accuracy (4 dB of logits
+    /// SQNR on EfficientNet-Lite0). A recipe can still ask for it.
     X86,
 }
 
