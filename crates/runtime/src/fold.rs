@@ -16,9 +16,65 @@ use crate::RuntimeError;
 /// earlier folds count). `Shape` also folds when its input is a graph input whose shape
 /// is fully known: run inputs are checked against those shapes, so the fold is exact.
 pub(crate) fn fold_constants(graph: &mut Graph) -> Result<usize, RuntimeError> {
+    fold_where(graph, |_| true)
+}
+
+/// A copy of the sorted graph in which the constant nodes whose every output is read
+/// only as the scale or zero point of QuantizeLinear/DequantizeLinear nodes are folded,
+/// such as a bias scale written as `Mul(x_scale, w_scale)`. Integer pattern matching
+/// needs those parameters as constants and runs before [`fold_constants`], which would
+/// also dequantize the weights. Value ids are those of `graph`. `None` when there is
+/// nothing to fold, or a fold fails (then [`fold_constants`] reports the error).
+pub(crate) fn fold_quantization_parameters(graph: &Graph) -> Option<Graph> {
+    let selected = quantization_parameter_nodes(graph);
+    if !selected.contains(&true) {
+        return None;
+    }
+    let mut folded = graph.clone();
+    fold_where(&mut folded, |n| selected[n]).ok()?;
+    Some(folded)
+}
+
+/// For each node: whether all its inputs are constants and its outputs are read, and
+/// read only as input 1 or 2 (scale, zero point) of QuantizeLinear/DequantizeLinear.
+fn quantization_parameter_nodes(graph: &Graph) -> Vec<bool> {
+    // Per value: read at all, and read as anything but a Q/DQ parameter.
+    let mut read = vec![false; graph.value_count()];
+    let mut other_use = vec![false; graph.value_count()];
+    for node in &graph.nodes {
+        let is_qdq = matches!(node.op, Op::QuantizeLinear(_) | Op::DequantizeLinear(_));
+        for (i, input) in node.inputs.iter().enumerate() {
+            if let Some(v) = input {
+                read[v.0] = true;
+                other_use[v.0] |= !is_qdq || i == 0;
+            }
+        }
+    }
+    for &o in &graph.outputs {
+        other_use[o.0] = true;
+    }
+    graph
+        .nodes
+        .iter()
+        .map(|node| {
+            let constant_inputs = node
+                .inputs
+                .iter()
+                .flatten()
+                .all(|&v| graph.initializer(v).is_some());
+            constant_inputs && node.outputs.iter().all(|o| read[o.0] && !other_use[o.0])
+        })
+        .collect()
+}
+
+/// Folds the foldable nodes of the sorted graph that `select` accepts.
+fn fold_where(graph: &mut Graph, select: impl Fn(usize) -> bool) -> Result<usize, RuntimeError> {
     let mut folded = Vec::new();
     let mut buffers = BufferPool::default();
     for n in 0..graph.nodes.len() {
+        if !select(n) {
+            continue;
+        }
         let node = &graph.nodes[n];
         let outputs = if let Some(shape) = static_input_shape(graph, n) {
             vec![shape]

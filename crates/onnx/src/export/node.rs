@@ -160,6 +160,8 @@ impl Exporter<'_> {
                 flag("keepdims", *keepdims),
                 flag("select_last_index", *select_last_index),
             ],
+            // 1 is the default axis; a QDQ model has hundreds of these nodes.
+            Op::QuantizeLinear(q) | Op::DequantizeLinear(q) if q.axis == 1 => Vec::new(),
             Op::QuantizeLinear(q) | Op::DequantizeLinear(q) => vec![int("axis", q.axis)],
             Op::GlobalAveragePool
             | Op::GlobalMaxPool
@@ -203,14 +205,23 @@ impl Exporter<'_> {
     }
 }
 
+/// Attributes at their ONNX default (unit strides and dilations, no padding, one group)
+/// are left out: a quantized model has a Conv per few hundred bytes of weights.
 fn conv_attributes(c: &Conv) -> Vec<AttributeProto> {
-    vec![
-        sizes("kernel_shape", &c.kernel),
-        sizes("strides", &c.strides),
-        sizes("pads", &c.pads),
-        sizes("dilations", &c.dilations),
-        int("group", c.group as i64),
-    ]
+    let mut attrs = vec![sizes("kernel_shape", &c.kernel)];
+    if c.strides != [1, 1] {
+        attrs.push(sizes("strides", &c.strides));
+    }
+    if c.pads != [0; 4] {
+        attrs.push(sizes("pads", &c.pads));
+    }
+    if c.dilations != [1, 1] {
+        attrs.push(sizes("dilations", &c.dilations));
+    }
+    if c.group != 1 {
+        attrs.push(int("group", c.group as i64));
+    }
+    attrs
 }
 
 fn pool_attributes(p: &Pool) -> Vec<AttributeProto> {

@@ -1,12 +1,13 @@
 //! Fusion for quantization: which ops share one output quantization point.
 //!
 //! PyTorch fuses `Conv+BN+ReLU` into one module before preparing; here the graph keeps
-//! its nodes (the runtime fuses kernels itself), BatchNorm is folded into the Conv by the
-//! graph pass, and the fusion is a grouping: the anchor's output is not quantized when
-//! its only reader is the group's activation.
+//! its nodes (the runtime fuses kernels itself), BatchNorm is folded into the Conv and
+//! inference-time Identity/Dropout nodes are removed by the graph passes, and the fusion
+//! is a grouping: the anchor's output is not quantized when its only reader is the
+//! group's activation.
 
 use lowbit_graph::ops::{BinaryOp, UnaryOp};
-use lowbit_graph::passes::{FoldBatchNormIntoConv, Pass};
+use lowbit_graph::passes::{FoldBatchNormIntoConv, Pass, RemoveIdentity};
 use lowbit_graph::{Graph, NodeId, Op};
 
 use super::error::Result;
@@ -25,11 +26,12 @@ impl FusedGroup {
     }
 }
 
-/// Folds BatchNorm into Conv, sorts the graph, and groups every Conv, Gemm, MatMul or
-/// Add with a Relu or Clip (ReLU6) that is the only reader of its output. Node ids in
-/// the groups refer to `graph` as left by this call. FP32 results are unchanged up to
-/// the rounding of the folded weights.
+/// Removes Identity and inference-time Dropout, folds BatchNorm into Conv, sorts the
+/// graph, and groups every Conv, Gemm, MatMul or Add with a Relu or Clip (ReLU6) that is
+/// the only reader of its output. Node ids in the groups refer to `graph` as left by this
+/// call. FP32 results are unchanged up to the rounding of the folded weights.
 pub fn fuse(graph: &mut Graph) -> Result<Vec<FusedGroup>> {
+    RemoveIdentity.apply(graph)?;
     FoldBatchNormIntoConv.apply(graph)?;
     graph.sort()?;
     let mut readers = vec![0usize; graph.value_count()];

@@ -3,9 +3,10 @@
 //!
 //! The result is an ONNX QDQ graph (ONNX Runtime's convention): every activation
 //! quantization point becomes `QuantizeLinear → DequantizeLinear` (u8), weights are i8
-//! initializers read through a `DequantizeLinear`, and biases are i32 initializers with
-//! scale `x_scale * w_scale[c]`. Any ONNX runtime loads it; lowbit's reference
-//! evaluators run it as simulated quantization.
+//! initializers read through a `DequantizeLinear`, and biases are i32 initializers whose
+//! scale `x_scale * w_scale[c]` is a `Mul` of the two scales already stored (not a third
+//! per-channel vector: the file stays small). Any ONNX runtime loads it; lowbit's
+//! reference evaluators run it as simulated quantization ([`qdq`] writes it).
 //!
 //! Design choices:
 //! - Fusion is grouping, not rewriting: BatchNorm is folded into its Conv, then a
@@ -19,7 +20,9 @@
 //! - Empirical bias correction (Nagel et al. 2019) runs after the observers, on the QDQ
 //!   model their ranges define: a shadow copy of each conv/linear with the FP32 weight
 //!   reads the node's input before its quantization, and the per-channel mean of
-//!   `y_shadow − y` is folded into the bias ([`Prepared::correct_bias`]).
+//!   `y_shadow − y` is folded into the bias ([`Prepared::correct_bias`]). Before it, the
+//!   weights of layers with enough calibration data are rounded with error feedback
+//!   (GPTQ, [`rounding`]) rather than to nearest.
 //! - Dequantized values keep the FP32 value names, so the two models can be compared
 //!   layer by layer.
 
@@ -32,7 +35,9 @@ mod fuse;
 mod points;
 mod prepare;
 mod qconfig;
+mod qdq;
 mod recipe;
+mod rounding;
 mod weights;
 
 pub use calibrate::{Calibration, BIAS_CORRECTION_SAMPLES};
