@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch eager training throughput of the MobileNetV2 that lowbit trains on Fashion-MNIST.
 
-The model mirrors torchvision's MobileNetV2 (and lowbit_zoo::mobilenet_v2) with the
-Fashion-MNIST settings of the lowbit benchmark: 1 input channel, 28x28 images, stem
-stride 1, stage strides 1,1,2,2,1,2,1, ReLU, mean pooling, dropout 0.2 and 10 classes.
-It trains on random data with SGD (momentum 0.9) and prints images per second, timed
-over whole steps (forward, loss, backward, optimizer step) after a warm-up.
+The model mirrors torchvision's MobileNetV2 (and lowbit_train::fashion_mnist_mobilenet_v2,
+the model `lowbit train` trains): 1 input channel, 28x28 images, stem stride 1, stage
+strides 1,2,2,2,1,1,1 (the recipe's; --stage-strides for others), ReLU, mean pooling,
+dropout 0.2 and 10 classes, at the recipe's batch size 128 (--batch for others). It trains
+on random data with SGD (momentum 0.9) and prints images per second, timed over whole steps
+(forward, loss, backward, optimizer step) after a warm-up, and CPU seconds per step.
 
     python3 scripts/torch_train_bench.py --width 0.5 --threads 2 --expect-params 700202
 """
@@ -16,17 +17,20 @@ import time
 import torch
 from torch import nn
 
-# (expand ratio t, channels c, repeats n, stride s), torchvision's table with the
-# Fashion-MNIST stage strides.
+# (expand ratio t, channels c, repeats n), torchvision's table; the strides come apart.
 SETTING = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 1),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
+    (1, 16, 1),
+    (6, 24, 2),
+    (6, 32, 3),
+    (6, 64, 4),
+    (6, 96, 3),
+    (6, 160, 3),
+    (6, 320, 1),
 ]
+
+# lowbit_train::FASHION_MNIST_STAGE_STRIDES (crates/train/src/recipe.rs).
+RECIPE_STAGE_STRIDES = (1, 2, 2, 2, 1, 1, 1)
+RECIPE_BATCH = 128
 
 
 def make_divisible(v, divisor=8):
@@ -64,12 +68,12 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    def __init__(self, width, num_classes=10, in_channels=1, stem_stride=1, dropout=0.2):
+    def __init__(self, width, stage_strides, num_classes=10, in_channels=1, stem_stride=1, dropout=0.2):
         super().__init__()
         input_channel = make_divisible(32 * width)
         last_channel = make_divisible(1280 * max(1.0, width))
         features = [conv_bn(in_channels, input_channel, 3, stem_stride)]
-        for t, c, n, s in SETTING:
+        for (t, c, n), s in zip(SETTING, stage_strides, strict=True):
             output_channel = make_divisible(c * width)
             for i in range(n):
                 features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))
@@ -94,7 +98,9 @@ class MobileNetV2(nn.Module):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=RECIPE_BATCH)
+    parser.add_argument("--stage-strides", default=",".join(map(str, RECIPE_STAGE_STRIDES)),
+                        help="seven comma-separated strides of the inverted-residual stages")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3)
@@ -103,10 +109,13 @@ def main():
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    model = MobileNetV2(args.width)
+    stage_strides = [int(v) for v in args.stage_strides.split(",")]
+    if len(stage_strides) != len(SETTING):
+        raise SystemExit(f"--stage-strides needs {len(SETTING)} values, got {len(stage_strides)}")
+    model = MobileNetV2(args.width, stage_strides)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, width {args.width}, "
-          f"batch {args.batch}, {params} learnable parameters")
+          f"batch {args.batch}, stage strides {args.stage_strides}, {params} learnable parameters")
     if args.expect_params is not None and params != args.expect_params:
         raise SystemExit(f"parameter count {params} != expected {args.expect_params}")
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use lowbit_graph::{Graph, Op, ValueId};
 use lowbit_tensor::{DType, Tensor};
+use rayon::prelude::*;
 
 use crate::error::{AutogradError, Result};
 use crate::rules::fake_quant::StraightThrough;
@@ -366,7 +367,7 @@ impl Tape {
             };
             let input_grads = record
                 .backward
-                .backward(&dy, &record.needed)
+                .backward(dy, &record.needed)
                 .map_err(|e| fail(e.0))?;
             for (slot, g) in input_grads.into_iter().enumerate() {
                 let (Some(Some(id)), Some(g)) = (record.inputs.get(slot), g) else {
@@ -390,11 +391,15 @@ impl Tape {
     }
 }
 
+/// Elements per parallel task when summing two gradients of a value (residual branches).
+const ACCUMULATE_CHUNK: usize = 1 << 14;
+
 /// Adds `g` to the gradient of `id`; the first gradient of a value is moved in, not copied.
 fn accumulate(grads: &mut HashMap<ValueId, Vec<f32>>, id: ValueId, g: Tensor) -> Result<()> {
     match grads.get_mut(&id) {
         Some(acc) => acc
-            .iter_mut()
+            .par_iter_mut()
+            .with_min_len(ACCUMULATE_CHUNK)
             .zip(g.as_slice::<f32>()?)
             .for_each(|(a, b)| *a += b),
         None => {

@@ -1,17 +1,24 @@
-//! Times MobileNetV2 training steps on Fashion-MNIST shapes (the docs/PERFORMANCE.md
-//! training table): `cargo run --release -p lowbit-train --example train_step -- [WIDTH]`,
+//! Times training steps of the model `lowbit train` trains (the docs/PERFORMANCE.md training
+//! table): [`fashion_mnist_mobilenet_v2`], the recipe's architecture, at the recipe's batch
+//! size 128.
+//!
+//! `cargo run --release -p lowbit-train --example train_step -- [WIDTH] [--batch N] [--steps N]`,
 //! threads from `RAYON_NUM_THREADS`. Prints wall and CPU time per step, because on a
-//! shared machine only CPU time is comparable between runs.
+//! shared machine only CPU time is comparable between runs, and the mean over the steps
+//! after the first two (warm-up: buffers and the thread pool come up).
 
 use std::error::Error;
 use std::time::Instant;
 
 use lowbit_autograd::{softmax_cross_entropy, Mode, Sgd, TrainingExecutor};
 use lowbit_tensor::Tensor;
-use lowbit_zoo::{learnable_parameter_count, mobilenet_v2, MobileNetV2Config};
+use lowbit_train::{fashion_mnist_mobilenet_v2, Trainer};
+use lowbit_zoo::learnable_parameter_count;
 
-const BATCH: usize = 64;
-const STEPS: usize = 6;
+/// The batch size of the run that trained the embedded model (docs/QUALITY.md).
+const RECIPE_BATCH: usize = 128;
+const DEFAULT_STEPS: usize = 6;
+const WARMUP_STEPS: usize = 2;
 
 /// utime + stime of this process from /proc/self/stat, in seconds (ticks of 10 ms).
 fn cpu_seconds() -> Result<f64, Box<dyn Error>> {
@@ -24,27 +31,52 @@ fn cpu_seconds() -> Result<f64, Box<dyn Error>> {
     Ok((fields[11].parse::<f64>()? + fields[12].parse::<f64>()?) / 100.0)
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let width: f64 = std::env::args().nth(1).map_or(Ok(0.5), |s| s.parse())?;
-    let mut config = MobileNetV2Config {
-        num_classes: 10,
-        width_mult: width,
-        in_channels: 1,
-        stem_stride: 1,
-        input_size: [28, 28],
-        ..MobileNetV2Config::default()
+struct Args {
+    width: f64,
+    batch: usize,
+    steps: usize,
+}
+
+fn parse_args() -> Result<Args, Box<dyn Error>> {
+    let mut args = Args {
+        width: 0.5,
+        batch: RECIPE_BATCH,
+        steps: DEFAULT_STEPS,
     };
-    config.set_stage_strides(&[1, 1, 2, 2, 1, 2, 1])?;
-    let graph = mobilenet_v2(&config)?;
-    println!("learnable parameters: {}", learnable_parameter_count(&graph));
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--batch" => args.batch = value()?.parse()?,
+            "--steps" => args.steps = value()?.parse()?,
+            width => args.width = width.parse()?,
+        }
+    }
+    if args.steps <= WARMUP_STEPS {
+        return Err(format!("--steps must exceed the {WARMUP_STEPS} warm-up steps").into());
+    }
+    Ok(args)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let Args { width, batch, steps } = parse_args()?;
+    // As `lowbit train` runs (Trainer::fit does the same).
+    Trainer::keep_freed_memory();
+    let graph = fashion_mnist_mobilenet_v2(width, 0)?;
+    println!(
+        "width {width}, batch {batch}, {} threads, {} learnable parameters",
+        rayon::current_num_threads(),
+        learnable_parameter_count(&graph)
+    );
     let mut exec = TrainingExecutor::new(&graph, 0)?;
     let mut sgd = Sgd::new(0.05, 0.9, 4e-5);
-    let pixels = (0..BATCH * 784)
+    let pixels = (0..batch * 784)
         .map(|i| ((i * 7919) % 255) as f32 / 255.0)
         .collect();
-    let images = Tensor::new([BATCH, 1, 28, 28], pixels)?;
-    let labels: Vec<usize> = (0..BATCH).map(|i| i % 10).collect();
-    for step in 0..STEPS {
+    let images = Tensor::new([batch, 1, 28, 28], pixels)?;
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+    let (mut timed_wall, mut timed_cpu) = (0.0, 0.0);
+    for step in 0..steps {
         let (wall, cpu) = (Instant::now(), cpu_seconds()?);
         let tape = exec.forward(&[(graph.inputs[0], images.clone())], Mode::Train)?;
         let logits = tape.output().ok_or("the model has no output")?;
@@ -52,12 +84,23 @@ fn main() -> Result<(), Box<dyn Error>> {
         let grads = tape.backward(&[(graph.outputs[0], ce.grad)])?;
         sgd.step(&mut exec, &grads)?;
         let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds()? - cpu);
+        if step >= WARMUP_STEPS {
+            timed_wall += wall;
+            timed_cpu += cpu;
+        }
         println!(
             "step {step}: loss {:.3}, wall {wall:.3} s ({:.0} img/s), CPU {cpu:.2} s ({:.0} img/CPU-s)",
             ce.loss,
-            BATCH as f64 / wall,
-            BATCH as f64 / cpu
+            batch as f64 / wall,
+            batch as f64 / cpu
         );
     }
+    let timed = (steps - WARMUP_STEPS) as f64;
+    println!(
+        "steps {WARMUP_STEPS}..{steps}: {:.0} img/s mean ({:.1} ms/step); {:.2} CPU-s/step",
+        batch as f64 * timed / timed_wall,
+        1000.0 * timed_wall / timed,
+        timed_cpu / timed
+    );
     Ok(())
 }

@@ -112,6 +112,29 @@ pub struct Trainer {
 }
 
 impl Trainer {
+    /// Makes glibc keep the memory of freed activations for the next step. A step frees
+    /// every activation (hundreds of MB) at its end; by default glibc then returns the
+    /// heap top to the kernel (or unmaps large blocks), and the next step's kernels
+    /// page-fault it back in and zero it, which cost about a tenth of the step's CPU time
+    /// on MobileNetV2 at batch 128. Blocks up to 32 MB (a 128×48×28×28 activation is
+    /// 19 MB) then come from the heap. Process-wide; [`Trainer::fit`] calls it, and so can
+    /// other training loops. A no-op off glibc.
+    pub fn keep_freed_memory() {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // glibc's largest allowed mmap threshold on 64-bit targets, and the freed heap
+            // memory kept before any is returned to the kernel.
+            const MMAP_THRESHOLD: i32 = 32 << 20;
+            const TRIM_THRESHOLD: i32 = 1 << 30;
+            // SAFETY: mallopt only changes glibc's tuning parameters; it is thread-safe
+            // and refuses (returning 0) a value out of range without other effect.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+            }
+        }
+    }
+
     /// Starts a run from `graph` (one image input, logits as its first output).
     pub fn new(graph: &Graph, config: TrainConfig) -> Result<Self> {
         config.validate()?;
@@ -170,6 +193,7 @@ impl Trainer {
         checkpoint_dir: Option<&Path>,
         on_progress: &mut dyn FnMut(Progress),
     ) -> Result<&[EpochReport]> {
+        Self::keep_freed_memory();
         let loader = DataLoader::new(
             train,
             LoaderOptions {

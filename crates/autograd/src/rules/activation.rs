@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lowbit_kernels::f32::{clamp_grad, Activation};
+use lowbit_kernels::f32::Activation;
 use lowbit_tensor::Tensor;
 use rayon::prelude::*;
 
@@ -38,10 +38,13 @@ const CHUNK: usize = 1 << 14;
 fn clamp(inputs: Inputs, min: f32, max: f32) -> RuleResult<Step> {
     let x = input(inputs, 0, "X")?;
     let xs = f32s(x, "X")?;
-    // One sequential pass straight into the new buffer beats a copy plus a parallel clamp:
-    // the pass is bound by memory, not arithmetic.
+    // Collected in parallel straight into the new buffer: no zero-fill or copy first.
     let clamp = Activation::Clip { min, max };
-    let y: Vec<f32> = xs.iter().map(|&v| clamp.apply(v)).collect();
+    let y: Vec<f32> = xs
+        .par_iter()
+        .with_min_len(CHUNK)
+        .map(|&v| clamp.apply(v))
+        .collect();
     let y = Arc::new(Tensor::new(x.shape().to_vec(), y)?);
     let saved = ClampBackward {
         y: y.clone(),
@@ -65,13 +68,23 @@ struct ClampBackward {
 }
 
 impl Backward for ClampBackward {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
         let (min, max) = (self.min, self.max);
         let y = f32s(&self.y, "Y")?;
-        let mut dx = vec![0.0; dy.len()];
+        // dY becomes dX in place: no new buffer to zero-fill and fault in.
+        let mut dx = dy;
         dx.par_chunks_mut(CHUNK)
-            .zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
-            .for_each(|(out, (d, y))| clamp_grad(y, d, min, max, out));
+            .zip(y.par_chunks(CHUNK))
+            .for_each(|(d, y)| clamp_grad_in_place(y, d, min, max));
         Ok(vec![grad(self.y.shape(), dx)?, None, None])
+    }
+}
+
+/// `d = 0` where `y` is not strictly inside `(lo, hi)` (NaN included), over the common
+/// length: [`lowbit_kernels::f32::clamp_grad`] with dY overwritten.
+fn clamp_grad_in_place(y: &[f32], d: &mut [f32], lo: f32, hi: f32) {
+    // An unconditional store of a select vectorises; a conditional store does not.
+    for (d, &y) in d.iter_mut().zip(y) {
+        *d = if y > lo && y < hi { *d } else { 0.0 };
     }
 }

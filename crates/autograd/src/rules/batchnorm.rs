@@ -178,7 +178,7 @@ struct BatchNormBackward {
 }
 
 impl Backward for BatchNormBackward {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
         let shape = self.x.shape();
         let (batch, channels) = (shape[0], shape[1]);
         let spatial: usize = shape[2..].iter().product();
@@ -206,11 +206,19 @@ impl Backward for BatchNormBackward {
                 [a, b, -a * s / count - b * self.mean[c]]
             })
             .collect();
-        let mut dx = vec![0.0; dy.len()];
-        for_each_plane(&mut dx, channels, spatial, |p, c, out| {
-            let range = p * spatial..(p + 1) * spatial;
-            batch_norm_input_grad(&dy[range.clone()], &x[range], coefficients[c], out);
-        });
+        // dY becomes dX in place (no new buffer to zero-fill): each plane of dY is copied
+        // to a per-thread scratch the kernel reads while it overwrites the plane.
+        let mut dx = dy;
+        if spatial > 0 {
+            dx.par_chunks_mut(spatial).enumerate().for_each_init(
+                || vec![0.0; spatial],
+                |dy_plane, (p, out)| {
+                    dy_plane.copy_from_slice(out);
+                    let x_plane = &x[p * spatial..(p + 1) * spatial];
+                    batch_norm_input_grad(dy_plane, x_plane, coefficients[p % channels], out);
+                },
+            );
+        }
         let dgamma = sums.iter().map(|&(_, sx)| sx).collect();
         let dbeta = sums.iter().map(|&(s, _)| s).collect();
         Ok(vec![

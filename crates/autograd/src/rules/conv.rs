@@ -86,7 +86,8 @@ struct Dims {
 }
 
 impl Backward for ConvBackward {
-    fn backward(&self, dy: &[f32], needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let dy = dy.as_slice();
         let g = &self.geometry;
         let shape = self.x.shape();
         let (h, w) = (shape[2], shape[3]);

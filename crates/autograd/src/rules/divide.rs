@@ -35,7 +35,8 @@ struct DivBackward {
 }
 
 impl Backward for DivBackward {
-    fn backward(&self, dy: &[f32], needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let dy = dy.as_slice();
         let (av, bv) = (f32s(&self.a, "A")?, f32s(&self.b, "B")?);
         let da = if needed[0] {
             let local: Vec<f32> = dy.iter().zip(&self.map_b).map(|(d, &j)| d / bv[j]).collect();

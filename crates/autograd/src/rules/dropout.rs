@@ -42,8 +42,9 @@ struct DropoutBackward {
 }
 
 impl Backward for DropoutBackward {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
-        let dx = dy.iter().zip(&self.multiplier).map(|(d, m)| d * m).collect();
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let mut dx = dy;
+        dx.iter_mut().zip(&self.multiplier).for_each(|(d, m)| *d *= m);
         Ok(vec![grad(&self.shape, dx)?, None, None])
     }
 }

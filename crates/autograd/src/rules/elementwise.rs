@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use lowbit_graph::ops::BinaryOp;
 use lowbit_tensor::Tensor;
+use rayon::prelude::*;
 
 use super::{broadcast, f32s, grad, input, Backward, Inputs, Step};
 use crate::error::RuleResult;
+
+/// Elements per parallel task of same-shape passes (residual additions).
+const PARALLEL_CHUNK: usize = 1 << 14;
 
 pub(crate) fn forward(kind: BinaryOp, inputs: Inputs) -> RuleResult<Step> {
     let (a, b) = (input(inputs, 0, "A")?, input(inputs, 1, "B")?);
@@ -24,7 +28,12 @@ pub(crate) fn forward(kind: BinaryOp, inputs: Inputs) -> RuleResult<Step> {
         _ => |x: f32, y: f32| x + y,
     };
     let y = match (&map_a, &map_b) {
-        (IndexMap::Same, IndexMap::Same) => av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect(),
+        (IndexMap::Same, IndexMap::Same) => av
+            .par_iter()
+            .with_min_len(PARALLEL_CHUNK)
+            .zip(bv)
+            .map(|(&x, &y)| f(x, y))
+            .collect(),
         _ => (0..out_shape.iter().product())
             .map(|k| f(av[map_a.get(k)], bv[map_b.get(k)]))
             .collect(),
@@ -81,10 +90,11 @@ struct BinaryBackward {
 }
 
 impl Backward for BinaryBackward {
-    fn backward(&self, dy: &[f32], needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
         let (av, bv) = (f32s(&self.a, "A")?, f32s(&self.b, "B")?);
+        let b_sign = if self.kind == BinaryOp::Sub { -1.0 } else { 1.0 };
         // ∂y/∂a and ∂y/∂b at output element k, as scaled copies of dy.
-        let local = |other: &[f32], map: &IndexMap, sign: f32| -> Vec<f32> {
+        let local = |dy: &[f32], other: &[f32], map: &IndexMap, sign: f32| -> Vec<f32> {
             match (self.kind, map) {
                 (BinaryOp::Mul, IndexMap::Same) => dy.iter().zip(other).map(|(d, v)| d * v).collect(),
                 (BinaryOp::Mul, IndexMap::Broadcast(m)) => {
@@ -94,20 +104,31 @@ impl Backward for BinaryBackward {
                 _ => dy.to_vec(),
             }
         };
-        let b_sign = if self.kind == BinaryOp::Sub { -1.0 } else { 1.0 };
+        // The last gradient computed takes dY's buffer when it is dY unchanged (an Add's,
+        // such as a residual branch's), so at most one copy is made.
+        let mut spare = Some(dy);
+        let mut local_grad = |slot: usize, last: bool| -> Vec<f32> {
+            let (other, other_map, sign) = if slot == 0 {
+                (bv, &self.map_b, 1.0)
+            } else {
+                (av, &self.map_a, b_sign)
+            };
+            if last && self.kind != BinaryOp::Mul && sign > 0.0 {
+                if let Some(dy) = spare.take() {
+                    return dy;
+                }
+            }
+            local(spare.as_deref().unwrap_or_default(), other, other_map, sign)
+        };
         let da = if needed[0] {
-            grad(
-                self.a.shape(),
-                self.map_a.reduce(local(bv, &self.map_b, 1.0), self.a.len()),
-            )?
+            let local_a = local_grad(0, !needed[1]);
+            grad(self.a.shape(), self.map_a.reduce(local_a, self.a.len()))?
         } else {
             None
         };
         let db = if needed[1] {
-            grad(
-                self.b.shape(),
-                self.map_b.reduce(local(av, &self.map_a, b_sign), self.b.len()),
-            )?
+            let local_b = local_grad(1, true);
+            grad(self.b.shape(), self.map_b.reduce(local_b, self.b.len()))?
         } else {
             None
         };

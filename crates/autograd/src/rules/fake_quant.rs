@@ -143,12 +143,11 @@ pub(crate) struct StraightThrough {
 }
 
 impl super::Backward for StraightThrough {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> crate::error::RuleResult<Vec<Option<Tensor>>> {
-        let dx = dy
-            .iter()
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> crate::error::RuleResult<Vec<Option<Tensor>>> {
+        let mut dx = dy;
+        dx.iter_mut()
             .zip(&self.pass)
-            .map(|(&g, &p)| if p { g } else { 0.0 })
-            .collect();
+            .for_each(|(g, &p)| *g = if p { *g } else { 0.0 });
         Ok(vec![super::grad(&self.shape, dx)?])
     }
 }

@@ -108,7 +108,8 @@ struct ProductBackward {
 }
 
 impl Backward for ProductBackward {
-    fn backward(&self, dy: &[f32], needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let dy = dy.as_slice();
         let [m, n, k] = self.dims;
         let (av, bv) = (f32s(&self.a, "A")?, f32s(&self.b, "B")?);
         let (la, lb, alpha) = (self.la, self.lb, self.spec.alpha);

@@ -71,7 +71,8 @@ struct MaxPoolBackward {
 }
 
 impl Backward for MaxPoolBackward {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let dy = dy.as_slice();
         let plane = self.shape[2] * self.shape[3];
         let mut dx = vec![0.0; self.shape.iter().product()];
         dx.par_chunks_mut(plane.max(1)).enumerate().for_each(|(p, dxp)| {

@@ -28,9 +28,11 @@ use crate::error::{RuleError, RuleResult};
 /// The gradient half of a rule, recorded by its forward pass.
 pub(crate) trait Backward: Send + Sync {
     /// `dy` is the gradient of the loss with respect to the node's first output (the only
-    /// differentiable one). Returns one entry per node input; entries whose `needed` flag is
-    /// false may be `None`, and so may inputs that are not differentiable (shapes, bounds).
-    fn backward(&self, dy: &[f32], needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>>;
+    /// differentiable one), handed over so that element-wise rules can turn it into their
+    /// input gradient in place instead of zero-filling a new buffer. Returns one entry per
+    /// node input; entries whose `needed` flag is false may be `None`, and so may inputs
+    /// that are not differentiable (shapes, bounds).
+    fn backward(&self, dy: Vec<f32>, needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>>;
 }
 
 /// One executed node: its outputs, its gradient record, and new values for its state

@@ -2,7 +2,9 @@
 //! output gradient evenly over the elements it averaged.
 
 use lowbit_graph::ops::{Reduce, ReduceKind};
+use lowbit_kernels::f32::sum;
 use lowbit_tensor::Tensor;
+use rayon::prelude::*;
 
 use super::{broadcast, f32s, grad, input, Backward, Inputs, Step};
 use crate::error::{RuleError, RuleResult};
@@ -74,29 +76,72 @@ fn mean(x: &Tensor, axes: &[usize], keepdims: bool) -> RuleResult<Step> {
             .map(|(_, &d)| d)
             .collect()
     };
-    let map = broadcast::index_map(x.shape(), &kept);
     let reduced: usize = kept.iter().product();
     let count = (x.len() / reduced.max(1)).max(1) as f32;
-    let mut y = broadcast::reduce(f32s(x, "X")?, &map, reduced);
-    y.iter_mut().for_each(|v| *v /= count);
+    let xs = f32s(x, "X")?;
+    let layout = Layout::new(x.shape(), &kept, axes);
+    let y = match &layout {
+        Layout::Trailing { run } => xs
+            .par_chunks(*run)
+            .map(|chunk| (sum(chunk) / count as f64) as f32)
+            .collect(),
+        Layout::Mapped(map) => {
+            let mut y = broadcast::reduce(xs, map, reduced);
+            y.iter_mut().for_each(|v| *v /= count);
+            y
+        }
+    };
     let saved = MeanBackward {
         shape: x.shape().to_vec(),
-        map,
+        layout,
         count,
     };
     Ok(Step::new(Tensor::new(out_shape, y)?, saved))
 }
 
+/// Which output element each input element is averaged into.
+enum Layout {
+    /// The averaged axes are the last ones (spatial pooling): output `o` averages the
+    /// contiguous run `o·run..(o + 1)·run`, so no index map is needed.
+    Trailing { run: usize },
+    /// Any other axes: input element → output element.
+    Mapped(Vec<usize>),
+}
+
+impl Layout {
+    fn new(shape: &[usize], kept: &[usize], axes: &[usize]) -> Layout {
+        // Axes are in range; with no repeats, `axes.len()` of them cover the last ones
+        // exactly when each of those is listed.
+        let first = shape
+            .len()
+            .checked_sub(axes.len())
+            .filter(|&first| !axes.is_empty() && (first..shape.len()).all(|a| axes.contains(&a)));
+        match first.map(|first| shape[first..].iter().product()) {
+            Some(run) if run > 0 => Layout::Trailing { run },
+            _ => Layout::Mapped(broadcast::index_map(shape, kept)),
+        }
+    }
+}
+
 struct MeanBackward {
     shape: Vec<usize>,
-    /// Input element → the output element it was averaged into.
-    map: Vec<usize>,
+    layout: Layout,
     count: f32,
 }
 
 impl Backward for MeanBackward {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
-        let dx = self.map.iter().map(|&o| dy[o] / self.count).collect();
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        let dy = dy.as_slice();
+        let dx = match &self.layout {
+            Layout::Trailing { run } => {
+                let mut dx = vec![0.0; dy.len() * run];
+                dx.par_chunks_mut(*run)
+                    .zip(dy)
+                    .for_each(|(chunk, &d)| chunk.fill(d / self.count));
+                dx
+            }
+            Layout::Mapped(map) => map.iter().map(|&o| dy[o] / self.count).collect(),
+        };
         Ok(vec![grad(&self.shape, dx)?, None])
     }
 }

@@ -66,7 +66,7 @@ fn view(x: &Tensor, shape: Vec<usize>) -> RuleResult<Step> {
 struct ViewBackward(Vec<usize>);
 
 impl Backward for ViewBackward {
-    fn backward(&self, dy: &[f32], _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
-        Ok(vec![grad(&self.0, dy.to_vec())?, None])
+    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+        Ok(vec![grad(&self.0, dy)?, None])
     }
 }
