@@ -124,8 +124,24 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
     // ONNX Runtime's quantize_static reaches 18.9 dB on this model (assets README); the
     // issue's goal is 25 dB, which this preset does not reach yet (docs/QUALITY.md).
     assert!(
-        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 24.0,
+        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 23.5,
         "x86 preset too lossy"
+    );
+    // Error-feedback rounding, a recipe option: +0.5 dB here, at twice the calibration
+    // time of a 224×224 MobileNetV2, so not in the preset.
+    let gptq = parse_recipe("gptq_rounding = true\n", Preset::X86).unwrap();
+    let g = score(
+        &f.fp32,
+        &logits(&quantize(&f.dir, &f.graph, &gptq).graph, &f.inputs),
+        &f.labels,
+    );
+    eprintln!(
+        "x86 + gptq_rounding: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
+        g.sqnr_db, g.top1, g.agree
+    );
+    assert!(
+        g.top1 >= 18 && g.agree == 20 && g.sqnr_db >= 24.0 && g.sqnr_db > s.sqnr_db,
+        "GPTQ rounding should beat round-to-nearest"
     );
     let seven_bit = parse_recipe("[activations]\nreduce_range = true\n", Preset::X86).unwrap();
     let reduced = quantize(&f.dir, &f.graph, &seven_bit);

@@ -72,9 +72,9 @@ impl Prepared {
     }
 
     /// Corrects the weight error on the first `limit` samples of `dataset` (all when
-    /// `None`), with the ranges observed so far, in two steps: each weight row is
-    /// re-rounded against the node's FP32 inputs (error-feedback rounding, see
-    /// `rounding`), then the mean output error left is measured and folded into the bias
+    /// `None`), with the ranges observed so far: with `gptq_rounding`, each weight row is
+    /// first re-rounded against the node's FP32 inputs (error-feedback rounding, see
+    /// `rounding`); then the mean output error left is measured and folded into the bias
     /// (empirical bias correction). Replaces any earlier correction. Returns the number
     /// of nodes whose bias is corrected.
     pub fn correct_bias(&mut self, dataset: &dyn Dataset, limit: Option<usize>) -> Result<usize> {
@@ -88,7 +88,9 @@ impl Prepared {
         } else {
             self.batch_size()
         };
-        rounding::round_weights(self, dataset, count, self.batch_size())?;
+        if self.qconfig.gptq_rounding {
+            rounding::round_weights(self, dataset, count, self.batch_size())?;
+        }
         self.corrections = bias::solve(self, dataset, count, batch_size)?;
         Ok(self.corrections.len())
     }

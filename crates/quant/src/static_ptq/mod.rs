@@ -20,9 +20,9 @@
 //! - Empirical bias correction (Nagel et al. 2019) runs after the observers, on the QDQ
 //!   model their ranges define: a shadow copy of each conv/linear with the FP32 weight
 //!   reads the node's input before its quantization, and the per-channel mean of
-//!   `y_shadow − y` is folded into the bias ([`Prepared::correct_bias`]). Before it, the
-//!   weights of layers with enough calibration data are rounded with error feedback
-//!   (GPTQ, [`rounding`]) rather than to nearest.
+//!   `y_shadow − y` is folded into the bias ([`Prepared::correct_bias`]). With
+//!   `gptq_rounding`, the weights of layers with enough calibration data are first
+//!   rounded with error feedback (GPTQ, [`rounding`]) rather than to nearest.
 //! - Dequantized values keep the FP32 value names, so the two models can be compared
 //!   layer by layer.
 

@@ -113,10 +113,15 @@ impl Override {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QConfig {
-    /// Correct the weight error on calibration data: re-round each weight row against
-    /// the node's inputs (error feedback), then fold the measured mean output error
-    /// left into each bias.
+    /// Fold the mean output error that weight quantization leaves, measured on
+    /// calibration data, into each bias.
     pub bias_correction: bool,
+    /// Before bias correction, re-round each weight row against the node's FP32 inputs
+    /// (error-feedback rounding, GPTQ). Off in every preset: on EfficientNet-Lite0 it
+    /// adds ~0.5 dB of logits SQNR, but it doubles the calibration time of a 224×224
+    /// MobileNetV2 (docs/QUALITY.md). Only used with `bias_correction`.
+    #[serde(default)]
+    pub gptq_rounding: bool,
     pub activations: ActivationQConfig,
     pub weights: WeightQConfig,
     #[serde(default, rename = "override", skip_serializing_if = "Vec::is_empty")]
@@ -130,7 +135,7 @@ pub enum Preset {
     /// range, per-tensor symmetric i8 weights.
     PerTensor,
     /// `get_default_qconfig("x86")`: Histogram u8 activations, per-channel symmetric i8
-    /// weights; plus error-feedback weight rounding and bias correction. Unlike PyTorch,
+    /// weights; plus bias correction. Unlike PyTorch,
     /// activations use the full 8 bits: `reduce_range` exists to keep `vpmaddubsw` pair
     /// sums from saturating, and lowbit's integer kernels accumulate exactly
     /// (`vpmaddwd`, VNNI), so the 7-bit range would only cost accuracy (4 dB of logits
@@ -156,6 +161,7 @@ impl QConfig {
         };
         QConfig {
             bias_correction,
+            gptq_rounding: false,
             activations: ActivationQConfig {
                 observer,
                 reduce_range,

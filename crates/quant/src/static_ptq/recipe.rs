@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! preset = "x86"            # optional; otherwise the caller's preset
-//! bias_correction = false
+//! bias_correction = true
+//! gptq_rounding = true      # error-feedback weight rounding before bias correction
 //! [activations]
 //! observer = "entropy"
 //! [weights]

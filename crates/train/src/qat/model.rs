@@ -22,6 +22,7 @@ pub fn qat_qconfig(preset: Preset) -> QConfig {
     let base = QConfig::preset(preset);
     QConfig {
         bias_correction: false,
+        gptq_rounding: false,
         activations: ActivationQConfig {
             observer: ObserverKind::MovingAverage,
             reduce_range: base.activations.reduce_range,
