@@ -11,13 +11,14 @@
 //! Without assets or `--model`, the table runs on the zoo MobileNetV2 with synthetic
 //! data (no labels, so no accuracy).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use lowbit::bench::{bench, synthetic_inputs};
 use lowbit::compare::compare;
 use lowbit::data::{Dataset, NpyDataset};
-use lowbit::graph::{Graph, Node, Op};
+use lowbit::graph::ops::BinaryOp;
+use lowbit::graph::{Graph, Node, Op, ValueId};
 use lowbit::quant::static_ptq::{prepare, Preset, QConfig};
 use lowbit::quantize_static::quantize_static;
 use lowbit::runtime::{Plan, PlanOptions};
@@ -129,12 +130,36 @@ fn in_block(name: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
-/// Nodes named in the block, or whose first output is (QDQ nodes carry value names).
+/// Nodes named in the block, or whose first output is, plus the unnamed quantization
+/// nodes that feed them (weight and bias DequantizeLinear, the QuantizeLinear before an
+/// activation's DequantizeLinear, the Mul of a bias scale), in graph order.
 fn block_nodes(graph: &Graph) -> impl Iterator<Item = &Node> {
+    let named =
+        |n: &Node| in_block(&n.name) || n.outputs.first().is_some_and(|&o| in_block(&graph.value(o).name));
+    let mut members: Vec<bool> = graph.nodes.iter().map(named).collect();
+    // Two rounds reach a bias scale's Mul through its DequantizeLinear.
+    for _ in 0..2 {
+        let read: HashSet<ValueId> = graph
+            .nodes
+            .iter()
+            .zip(&members)
+            .filter(|(_, &member)| member)
+            .flat_map(|(n, _)| n.inputs.iter().flatten().copied())
+            .collect();
+        for (node, member) in graph.nodes.iter().zip(members.iter_mut()) {
+            let quantization = matches!(
+                node.op,
+                Op::QuantizeLinear(_) | Op::DequantizeLinear(_) | Op::Binary(BinaryOp::Mul)
+            );
+            *member |= quantization && node.outputs.iter().any(|o| read.contains(o));
+        }
+    }
     graph
         .nodes
         .iter()
-        .filter(|n| in_block(&n.name) || n.outputs.first().is_some_and(|&o| in_block(&graph.value(o).name)))
+        .zip(members)
+        .filter(|(_, member)| *member)
+        .map(|(n, _)| n)
 }
 
 /// One line per node: name, op and what matters for quantization.
@@ -184,6 +209,8 @@ fn quant_detail(graph: &Graph, node: &Node) -> String {
     match (node.input(0).and_then(|v| graph.initializer(v)), scale) {
         (Some(q), _) if scales > 1 => format!("({} {:?}, {scales} per-channel scales)", q.dtype(), q.shape()),
         (Some(q), Some(s)) => format!("({} {:?}, scale {:.3e})", q.dtype(), q.shape(), first(s)),
+        // A bias: its scale x_scale · w_scale is the Mul printed above it.
+        (Some(q), None) => format!("({} {:?}, scale from the Mul)", q.dtype(), q.shape()),
         (None, Some(s)) => {
             let zp = zero_point.map_or(0, |z| z.to_i64_vec().first().copied().unwrap_or(0));
             let dtype = zero_point.map_or(DType::U8, |z| z.dtype());
