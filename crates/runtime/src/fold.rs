@@ -19,20 +19,17 @@ pub(crate) fn fold_constants(graph: &mut Graph) -> Result<usize, RuntimeError> {
     fold_where(graph, |_| true)
 }
 
-/// A copy of the sorted graph in which the constant nodes whose every output is read
-/// only as the scale or zero point of QuantizeLinear/DequantizeLinear nodes are folded,
-/// such as a bias scale written as `Mul(x_scale, w_scale)`. Integer pattern matching
-/// needs those parameters as constants and runs before [`fold_constants`], which would
-/// also dequantize the weights. Value ids are those of `graph`. `None` when there is
-/// nothing to fold, or a fold fails (then [`fold_constants`] reports the error).
-pub(crate) fn fold_quantization_parameters(graph: &Graph) -> Option<Graph> {
+/// Folds the constant nodes of the sorted graph whose every output is read only as the
+/// scale or zero point of QuantizeLinear/DequantizeLinear nodes, such as a bias scale
+/// written as `Mul(x_scale, w_scale)`. Integer pattern matching needs those parameters
+/// as constants and runs before [`fold_constants`], which would also dequantize the
+/// weights.
+pub(crate) fn fold_quantization_parameters(graph: &mut Graph) -> Result<usize, RuntimeError> {
     let selected = quantization_parameter_nodes(graph);
     if !selected.contains(&true) {
-        return None;
+        return Ok(0);
     }
-    let mut folded = graph.clone();
-    fold_where(&mut folded, |n| selected[n]).ok()?;
-    Some(folded)
+    fold_where(graph, |n| selected[n])
 }
 
 /// For each node: whether all its inputs are constants and its outputs are read, and

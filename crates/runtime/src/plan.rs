@@ -45,7 +45,10 @@ impl Plan {
             for (pass, count) in applied {
                 log::debug!("pass {pass}: {count} rewrites");
             }
-            // Before folding, which would dequantize the i8 weights into f32 constants.
+            // Before folding, which would dequantize the i8 weights into f32 constants;
+            // only parameters computed from constants (a bias scale `Mul(x_scale,
+            // w_scale)`) are folded first, since matching needs them as constants.
+            fold::fold_quantization_parameters(&mut graph)?;
             quantized = int8::find(&graph);
             let folded = fold::fold_constants(&mut graph)?;
             log::debug!("constant folding: {folded} nodes");

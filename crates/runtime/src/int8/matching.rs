@@ -16,7 +16,6 @@ use lowbit_tensor::{DType, Tensor};
 use super::build;
 use super::kernel::Int8Kernel;
 use super::params::{same_params, NodeQuant};
-use crate::fold::fold_quantization_parameters;
 
 /// One pattern compiled into an integer step, executed where its QuantizeLinear was.
 pub(crate) struct Group {
@@ -40,10 +39,6 @@ pub(crate) struct Matches {
 
 /// Finds every fusable pattern of the sorted graph.
 pub(crate) fn find(graph: &Graph) -> Matches {
-    // Parameters computed from constants (a bias scale `Mul(x_scale, w_scale)`) must be
-    // constants to match: they are folded on a copy, whose value ids are the graph's.
-    let folded = fold_quantization_parameters(graph);
-    let graph = folded.as_ref().unwrap_or(graph);
     let m = Matcher::new(graph);
     let mut matches = Matches::default();
     for node in &graph.nodes {
