@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use lowbit_graph::{Graph, Op, ValueId};
+use lowbit_graph::ops::UnaryOp;
+use lowbit_graph::{Graph, Node, Op, ValueId};
 use lowbit_tensor::{DType, Tensor};
 use rayon::prelude::*;
 
@@ -189,6 +190,47 @@ impl TrainingExecutor {
         graph
     }
 
+    /// The tensors of input `slots` (absent optional inputs stay `None`).
+    fn resolve(
+        &self,
+        slots: &[Option<ValueId>],
+        values: &HashMap<ValueId, Arc<Tensor>>,
+    ) -> Result<Vec<Option<Arc<Tensor>>>> {
+        slots
+            .iter()
+            .map(|slot| {
+                slot.map(|id| {
+                    values
+                        .get(&id)
+                        .or_else(|| self.state.get(&id))
+                        .cloned()
+                        .ok_or_else(|| AutogradError::MissingValue(self.graph.value(id).name.clone()))
+                })
+                .transpose()
+            })
+            .collect()
+    }
+
+    /// Whether `node` (at index `n`) is a BatchNorm whose output only `next`, a Relu or
+    /// Clip, reads as its data input, so the two can run fused: the output must not be
+    /// visible anywhere else (graph output, fake-quantize site or observed value, a value
+    /// whose gradient is asked for).
+    fn fusable_clamp(&self, node: &Node, next: &Node, n: usize, last_use: &HashMap<ValueId, usize>) -> bool {
+        let (Op::BatchNorm(_), Op::Unary(UnaryOp::Relu) | Op::Clip) = (&node.op, &next.op) else {
+            return false;
+        };
+        let [out] = node.outputs[..] else {
+            return false;
+        };
+        next.input(0) == Some(out)
+            && !next.inputs[1..].contains(&Some(out))
+            && last_use.get(&out) == Some(&(n + 1))
+            && !self.graph.is_output(out)
+            && !self.fake_quant.contains_key(&out)
+            && self.fake_quant_observer.is_none()
+            && !self.requires_grad.contains(&out)
+    }
+
     /// Runs the graph on `feeds` (graph inputs by value id) and returns a tape holding the
     /// graph outputs and each differentiable node's gradient record. In [`Mode::Train`]
     /// BatchNorm running statistics are updated in this executor as the step ends.
@@ -217,36 +259,40 @@ impl TrainingExecutor {
             }
         }
         let mut state_updates = Vec::new();
-        for (n, node) in self.graph.nodes.iter().enumerate() {
-            let inputs = node
-                .inputs
-                .iter()
-                .map(|slot| {
-                    slot.map(|id| {
-                        values
-                            .get(&id)
-                            .or_else(|| self.state.get(&id))
-                            .cloned()
-                            .ok_or_else(|| AutogradError::MissingValue(self.graph.value(id).name.clone()))
-                    })
-                    .transpose()
-                })
-                .collect::<Result<Vec<_>>>()?;
+        let nodes = &self.graph.nodes;
+        let mut n = 0;
+        while let Some(node) = nodes.get(n) {
+            let inputs = self.resolve(&node.inputs, &values)?;
             let ctx = Ctx {
                 training: mode == Mode::Train,
                 seed: mix(self.seed, step, n as u64),
             };
             let op = node.op.name();
-            let step_result =
-                rules::forward(&node.op, &inputs, ctx).ok_or_else(|| AutogradError::Unsupported {
+            // A BatchNorm and the Relu/Clip that alone reads it run as one step, recorded
+            // under the BatchNorm's name with the clamp's output.
+            let fused = nodes
+                .get(n + 1)
+                .filter(|next| self.fusable_clamp(node, next, n, &last_use));
+            let (step_result, last) = match fused {
+                Some(next) => {
+                    // Its data input, the BatchNorm's output, is never computed.
+                    let bounds = [&[None], &next.inputs[1..]].concat();
+                    let clamp_inputs = self.resolve(&bounds, &values)?;
+                    let step = rules::batch_norm_then_clamp(&node.op, &inputs, &next.op, &clamp_inputs, ctx);
+                    (step, next)
+                }
+                None => (rules::forward(&node.op, &inputs, ctx), node),
+            };
+            let step_out = step_result
+                .ok_or_else(|| AutogradError::Unsupported {
                     node: node.name.clone(),
                     op,
+                })?
+                .map_err(|e| AutogradError::Node {
+                    node: node.name.clone(),
+                    op,
+                    message: e.0,
                 })?;
-            let step_out = step_result.map_err(|e| AutogradError::Node {
-                node: node.name.clone(),
-                op,
-                message: e.0,
-            })?;
             for (slot, tensor) in step_out.state {
                 if let Some(id) = node.input(slot) {
                     state_updates.push((id, tensor));
@@ -258,26 +304,29 @@ impl TrainingExecutor {
                 .map(|slot| slot.is_some_and(|id| differentiable.contains(&id)))
                 .collect();
             if needed.iter().any(|&x| x) {
-                differentiable.extend(node.outputs.iter().copied());
+                differentiable.extend(last.outputs.iter().copied());
                 records.push(Record {
                     node: node.name.clone(),
                     op,
                     inputs: node.inputs.clone(),
-                    output: node.outputs[0],
+                    output: last.outputs[0],
                     needed,
                     backward: step_out.backward,
                 });
             }
-            for (&id, tensor) in node.outputs.iter().zip(step_out.outputs) {
+            for (&id, tensor) in last.outputs.iter().zip(step_out.outputs) {
                 let tensor = self.fake_quantize(id, tensor, mode, &differentiable, &mut records)?;
                 values.insert(id, tensor);
             }
+            let next_node = n + if fused.is_some() { 2 } else { 1 };
             // Activations live on in the records that need them; drop the rest early.
-            for &id in node.inputs.iter().flatten() {
-                if last_use.get(&id) == Some(&n) && !self.graph.is_output(id) {
+            for &id in node.inputs.iter().chain(&last.inputs).flatten() {
+                let used_last_here = last_use.get(&id).is_some_and(|&u| (n..next_node).contains(&u));
+                if used_last_here && !self.graph.is_output(id) {
                     values.remove(&id);
                 }
             }
+            n = next_node;
         }
         if mode == Mode::Train {
             for (id, tensor) in &state_updates {

@@ -2,10 +2,11 @@
 //! block (empty, shorter than a block, exact multiples and ragged tails).
 
 use lowbit_kernels::f32::{
-    batch_norm_input_grad, clamp_grad, scale_shift, sum, sum_and_centered_product, sum_squared_deviation,
+    batch_norm_input_grad, clamp_grad, clamp_into, scale_shift, sum, sum_and_centered_product,
+    sum_squared_deviation, Activation,
 };
 
-const LENGTHS: [usize; 9] = [0, 1, 7, 31, 32, 33, 64, 100, 785];
+const LENGTHS: [usize; 13] = [0, 1, 7, 15, 16, 17, 31, 32, 33, 49, 64, 100, 785];
 
 fn values(len: usize, seed: u32) -> Vec<f32> {
     (0..len)
@@ -68,7 +69,8 @@ fn affine_passes_match_f64_loops() {
         let want: Vec<f64> = x.iter().map(|&v| 1.5 * v as f64 - 0.25).collect();
         assert_slices("scale_shift", &out, &want);
         let [a, b, k] = [0.75f32, -0.5, 0.125];
-        batch_norm_input_grad(&dy, &x, [a, b, k], &mut out);
+        out.copy_from_slice(&dy);
+        batch_norm_input_grad(&mut out, &x, [a, b, k]);
         let want: Vec<f64> = dy
             .iter()
             .zip(&x)
@@ -81,19 +83,45 @@ fn affine_passes_match_f64_loops() {
 #[test]
 fn clamp_grad_passes_strictly_inside_the_bounds() {
     let y = [0.0, 0.5, 6.0, 5.999, -1.0, f32::NAN, 3.0];
-    let dy = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
-    let mut out = [f32::NAN; 7];
-    clamp_grad(&y, &dy, 0.0, 6.0, &mut out);
-    assert_eq!(out, [0.0, 2.0, 0.0, 4.0, 0.0, 0.0, 7.0]);
+    let mut g = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+    clamp_grad(&y, &mut g, 0.0, 6.0);
+    assert_eq!(g, [0.0, 2.0, 0.0, 4.0, 0.0, 0.0, 7.0]);
     for len in LENGTHS {
         let (y, dy) = (values(len, 5), values(len, 6));
-        let mut out = vec![f32::NAN; len];
-        clamp_grad(&y, &dy, 0.0, f32::INFINITY, &mut out);
+        let mut g = dy.clone();
+        clamp_grad(&y, &mut g, 0.0, f32::INFINITY);
         let want: Vec<f64> = y
             .iter()
             .zip(&dy)
             .map(|(&y, &d)| if y > 0.0 { d as f64 } else { 0.0 })
             .collect();
-        assert_slices("clamp_grad", &out, &want);
+        assert_slices("clamp_grad", &g, &want);
+    }
+}
+
+#[test]
+fn clamp_into_matches_the_activation() {
+    let x = [
+        -1.0,
+        0.0,
+        0.5,
+        6.0,
+        7.5,
+        f32::NAN,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+    ];
+    let mut out = [f32::NAN; 8];
+    clamp_into(&x, 0.0, 6.0, &mut out);
+    assert_eq!(out, [0.0, 0.0, 0.5, 6.0, 6.0, 0.0, 0.0, 6.0]);
+    for len in LENGTHS {
+        let x = values(len, 7);
+        for (lo, hi) in [(0.0, f32::INFINITY), (-0.25, 0.3), (f32::NEG_INFINITY, 0.1)] {
+            let mut out = vec![f32::NAN; len];
+            clamp_into(&x, lo, hi, &mut out);
+            let clip = Activation::Clip { min: lo, max: hi };
+            let want: Vec<f64> = x.iter().map(|&v| clip.apply(v) as f64).collect();
+            assert_slices("clamp_into", &out, &want);
+        }
     }
 }

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use lowbit_kernels::f32::Activation;
+use lowbit_kernels::f32::{clamp_grad, clamp_into};
 use lowbit_tensor::Tensor;
 use rayon::prelude::*;
 
+use super::buffer::build_in_pieces;
 use super::{f32s, grad, input, Backward, Inputs, Step};
 use crate::error::{RuleError, RuleResult};
 
@@ -16,6 +17,12 @@ pub(crate) fn relu(inputs: Inputs) -> RuleResult<Step> {
 
 /// `Clip(x, min?, max?)`; absent bounds are unbounded. Bounds must be scalars.
 pub(crate) fn clip(inputs: Inputs) -> RuleResult<Step> {
+    let (min, max) = clip_bounds(inputs)?;
+    clamp(inputs, min, max)
+}
+
+/// The `(min, max)` of a `Clip` node from its inputs (unbounded where absent).
+pub(crate) fn clip_bounds(inputs: Inputs) -> RuleResult<(f32, f32)> {
     let bound = |slot: usize, default: f32| -> RuleResult<f32> {
         match inputs.get(slot).and_then(Option::as_ref) {
             None => Ok(default),
@@ -28,7 +35,7 @@ pub(crate) fn clip(inputs: Inputs) -> RuleResult<Step> {
             },
         }
     };
-    clamp(inputs, bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
+    Ok((bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?))
 }
 
 /// Elements per parallel task of the elementwise loops: large enough to amortise the task,
@@ -38,13 +45,9 @@ const CHUNK: usize = 1 << 14;
 fn clamp(inputs: Inputs, min: f32, max: f32) -> RuleResult<Step> {
     let x = input(inputs, 0, "X")?;
     let xs = f32s(x, "X")?;
-    // Collected in parallel straight into the new buffer: no zero-fill or copy first.
-    let clamp = Activation::Clip { min, max };
-    let y: Vec<f32> = xs
-        .par_iter()
-        .with_min_len(CHUNK)
-        .map(|&v| clamp.apply(v))
-        .collect();
+    let y = build_in_pieces(xs.len(), CHUNK, 1, |i, out| {
+        clamp_into(&xs[i * CHUNK..], min, max, out)
+    });
     let y = Arc::new(Tensor::new(x.shape().to_vec(), y)?);
     let saved = ClampBackward {
         y: y.clone(),
@@ -75,16 +78,7 @@ impl Backward for ClampBackward {
         let mut dx = dy;
         dx.par_chunks_mut(CHUNK)
             .zip(y.par_chunks(CHUNK))
-            .for_each(|(d, y)| clamp_grad_in_place(y, d, min, max));
+            .for_each(|(d, y)| clamp_grad(y, d, min, max));
         Ok(vec![grad(self.y.shape(), dx)?, None, None])
-    }
-}
-
-/// `d = 0` where `y` is not strictly inside `(lo, hi)` (NaN included), over the common
-/// length: [`lowbit_kernels::f32::clamp_grad`] with dY overwritten.
-fn clamp_grad_in_place(y: &[f32], d: &mut [f32], lo: f32, hi: f32) {
-    // An unconditional store of a select vectorises; a conditional store does not.
-    for (d, &y) in d.iter_mut().zip(y) {
-        *d = if y > lo && y < hi { *d } else { 0.0 };
     }
 }

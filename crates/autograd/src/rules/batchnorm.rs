@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use lowbit_graph::ops::BatchNorm;
 use lowbit_kernels::f32::{
-    batch_norm_input_grad, scale_shift, sum, sum_and_centered_product, sum_squared_deviation,
+    batch_norm_input_grad, clamp_grad, scale_shift, sum, sum_and_centered_product, sum_squared_deviation,
+    Activation,
 };
 use lowbit_tensor::Tensor;
 use rayon::prelude::*;
 
+use super::buffer::build_in_pieces;
 use super::{f32s, grad, input, Backward, Ctx, Inputs, Step};
 use crate::error::{RuleError, RuleResult};
 
@@ -21,6 +23,19 @@ const RUNNING_MEAN: usize = 3;
 const RUNNING_VAR: usize = 4;
 
 pub(crate) fn forward(bn: &BatchNorm, inputs: Inputs, ctx: Ctx) -> RuleResult<Step> {
+    forward_then_clamp(bn, inputs, ctx, None)
+}
+
+/// A BatchNorm followed by a clamp to `bounds` (`[min, max]`: Relu, ReLU6) whose input
+/// nothing else reads, as one step: the normalised values are clamped while still in
+/// cache and never stored, and the backward pass masks dY with the clamp's output plane by
+/// plane inside its own passes. Returns the clamp's output.
+pub(crate) fn forward_then_clamp(
+    bn: &BatchNorm,
+    inputs: Inputs,
+    ctx: Ctx,
+    bounds: Option<[f32; 2]>,
+) -> RuleResult<Step> {
     let x = input(inputs, 0, "X")?;
     let [gamma, beta, running_mean, running_var] = [
         (1, "scale"),
@@ -59,9 +74,12 @@ pub(crate) fn forward(bn: &BatchNorm, inputs: Inputs, ctx: Ctx) -> RuleResult<St
     // y = γ·(x − μ)/σ + β = a·x + b per channel.
     let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
     let shift: Vec<f32> = (0..channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
-    let mut y = vec![0.0; xs.len()];
-    for_each_plane(&mut y, channels, spatial, |p, c, out| {
+    let y = build_in_pieces(xs.len(), spatial, planes_per_task(spatial), |p, out| {
+        let c = p % channels;
         scale_shift(&xs[p * spatial..(p + 1) * spatial], scale[c], shift[c], out);
+        if let Some([min, max]) = bounds {
+            Activation::Clip { min, max }.bias_in_place(out, 0.0);
+        }
     });
     let mut state = Vec::new();
     if ctx.training {
@@ -86,49 +104,46 @@ pub(crate) fn forward(bn: &BatchNorm, inputs: Inputs, ctx: Ctx) -> RuleResult<St
             Tensor::new(vec![channels], blend(running_var, &var, unbias))?,
         ));
     }
+    let y = Arc::new(Tensor::new(shape.to_vec(), y)?);
     let saved = BatchNormBackward {
         x: x.clone(),
         mean,
         gamma: gamma.to_vec(),
         inv_std,
         batch_stats: ctx.training,
+        clamp: bounds.map(|bounds| ClampMask { y: y.clone(), bounds }),
     };
-    let mut step = Step::new(Tensor::new(shape.to_vec(), y)?, saved);
-    step.state = state;
-    Ok(step)
+    Ok(Step {
+        outputs: vec![y],
+        backward: Box::new(saved),
+        state,
+    })
 }
 
-/// Runs `f(plane index, channel, plane)` over the `[N, C, spatial]` planes of `out` in
-/// parallel.
-fn for_each_plane(
-    out: &mut [f32],
-    channels: usize,
-    spatial: usize,
-    f: impl Fn(usize, usize, &mut [f32]) + Sync,
-) {
-    if spatial == 0 {
-        return;
-    }
-    out.par_chunks_mut(spatial)
-        .enumerate()
-        .for_each(|(p, plane)| f(p, p % channels, plane));
+/// Values per parallel task of the per-plane passes: enough to amortise the task on small
+/// late-layer planes (16 values), few enough to split a layer over the threads.
+const VALUES_PER_TASK: usize = 1 << 14;
+
+/// Planes of `spatial` values per parallel task.
+fn planes_per_task(spatial: usize) -> usize {
+    (VALUES_PER_TASK / spatial.max(1)).max(1)
 }
 
-/// `f(channel, plane range)` for every plane of `[N, C, spatial]` values, in memory order
-/// (in parallel), which streams far better than walking one channel's planes.
+/// `f(plane range)` for each of `planes` planes of `spatial` values, in memory order (in
+/// parallel), which streams far better than walking one channel's planes.
 fn per_plane(
-    batch: usize,
-    channels: usize,
+    planes: usize,
     spatial: usize,
-    f: impl Fn(usize, std::ops::Range<usize>) -> (f64, f64) + Sync,
+    f: impl Fn(std::ops::Range<usize>) -> (f64, f64) + Sync,
 ) -> Vec<(f64, f64)> {
-    (0..batch * channels)
+    (0..planes)
         .into_par_iter()
-        .map(|p| f(p % channels, p * spatial..(p + 1) * spatial))
+        .with_min_len(planes_per_task(spatial))
+        .map(|p| f(p * spatial..(p + 1) * spatial))
         .collect()
 }
 
-/// Per-channel sums of [`per_plane`] values.
+/// Per-channel sums of per-plane `[N, C]` values.
 fn channel_totals(planes: &[(f64, f64)], channels: usize) -> Vec<(f64, f64)> {
     let mut totals = vec![(0.0, 0.0); channels];
     for batch_item in planes.chunks_exact(channels.max(1)) {
@@ -145,7 +160,7 @@ fn channel_totals(planes: &[(f64, f64)], channels: usize) -> Vec<(f64, f64)> {
 /// the planes are merged exactly, `M2 = Σ (M2_p + n·(mean_p − mean)²)`.
 fn batch_stats(x: &[f32], batch: usize, channels: usize, spatial: usize) -> (Vec<f32>, Vec<f32>) {
     let n = spatial.max(1) as f64;
-    let planes = per_plane(batch, channels, spatial, |_, plane| {
+    let planes = per_plane(batch * channels, spatial, |plane| {
         let plane = &x[plane];
         let mean = sum(plane) / n;
         (mean, sum_squared_deviation(plane, mean as f32))
@@ -175,18 +190,44 @@ struct BatchNormBackward {
     inv_std: Vec<f32>,
     /// Whether the forward normalised with batch statistics (which then depend on X).
     batch_stats: bool,
+    /// The fused clamp, if any: dY arrives for its output and is masked first.
+    clamp: Option<ClampMask>,
+}
+
+/// The output of a clamp fused after a BatchNorm, and its bounds: the clamp passes the
+/// gradient where the output lies strictly inside them.
+struct ClampMask {
+    y: Arc<Tensor>,
+    bounds: [f32; 2],
 }
 
 impl Backward for BatchNormBackward {
-    fn backward(&self, dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
+    fn backward(&self, mut dy: Vec<f32>, _needed: &[bool]) -> RuleResult<Vec<Option<Tensor>>> {
         let shape = self.x.shape();
         let (batch, channels) = (shape[0], shape[1]);
         let spatial: usize = shape[2..].iter().product();
         let x = f32s(&self.x, "X")?;
-        // Per channel: Σ dy and Σ dy·x̂.
-        let planes = per_plane(batch, channels, spatial, |c, plane| {
-            sum_and_centered_product(&dy[plane.clone()], &x[plane], self.mean[c])
-        });
+        let mask = match &self.clamp {
+            Some(ClampMask { y, bounds }) => Some((f32s(y, "Y")?, *bounds)),
+            None => None,
+        };
+        // Per channel: Σ dy and Σ dy·x̂, each plane of dY masked by the fused clamp first
+        // (while it is in cache).
+        let planes: Vec<(f64, f64)> = if spatial == 0 {
+            vec![(0.0, 0.0); batch * channels]
+        } else {
+            dy.par_chunks_mut(spatial)
+                .with_min_len(planes_per_task(spatial))
+                .enumerate()
+                .map(|(p, plane)| {
+                    let range = p * spatial..(p + 1) * spatial;
+                    if let Some((y, [lo, hi])) = mask {
+                        clamp_grad(&y[range.clone()], plane, lo, hi);
+                    }
+                    sum_and_centered_product(plane, &x[range], self.mean[p % channels])
+                })
+                .collect()
+        };
         let sums: Vec<(f32, f32)> = channel_totals(&planes, channels)
             .iter()
             .zip(&self.inv_std)
@@ -206,18 +247,16 @@ impl Backward for BatchNormBackward {
                 [a, b, -a * s / count - b * self.mean[c]]
             })
             .collect();
-        // dY becomes dX in place (no new buffer to zero-fill): each plane of dY is copied
-        // to a per-thread scratch the kernel reads while it overwrites the plane.
+        // dY becomes dX in place: no new buffer to zero-fill, no copy.
         let mut dx = dy;
         if spatial > 0 {
-            dx.par_chunks_mut(spatial).enumerate().for_each_init(
-                || vec![0.0; spatial],
-                |dy_plane, (p, out)| {
-                    dy_plane.copy_from_slice(out);
+            dx.par_chunks_mut(spatial)
+                .with_min_len(planes_per_task(spatial))
+                .enumerate()
+                .for_each(|(p, plane)| {
                     let x_plane = &x[p * spatial..(p + 1) * spatial];
-                    batch_norm_input_grad(dy_plane, x_plane, coefficients[p % channels], out);
-                },
-            );
+                    batch_norm_input_grad(plane, x_plane, coefficients[p % channels]);
+                });
         }
         let dgamma = sums.iter().map(|&(_, sx)| sx).collect();
         let dbeta = sums.iter().map(|&(s, _)| s).collect();

@@ -15,10 +15,11 @@ use lowbit_kernels::f32::{
 use lowbit_tensor::Tensor;
 use rayon::prelude::*;
 
+use super::buffer::build_in_pieces;
 use super::{f32s, grad, input, Backward, Inputs, Step};
 use crate::error::{RuleError, RuleResult};
 
-/// Batch chunks per thread in the forward pass: a few, so a slow thread can be balanced.
+/// Batch chunks per thread: a few, so a slow thread can be balanced.
 const BATCH_TASKS_PER_THREAD: usize = 4;
 
 pub(crate) fn forward(conv: &Conv, inputs: Inputs) -> RuleResult<Step> {
@@ -44,20 +45,18 @@ pub(crate) fn forward(conv: &Conv, inputs: Inputs) -> RuleResult<Step> {
     let b = bias.map(|b| f32s(b, "B")).transpose()?;
     let kernel = Conv2d::new(geometry.clone(), f32s(w, "W")?, b, Activation::None)?;
     let (oh, ow) = geometry.output_hw(h, wd);
-    let mut out = vec![0.0; n * m * oh * ow];
+    let (in_len, out_len) = (c * h * wd, m * oh * ow);
+    let xs = f32s(x, "X")?;
     // The inference kernel runs one image at a time and splits work inside it, which leaves
     // small late layers (4×4 planes: one GEMM tile) on one thread; splitting the batch too
     // keeps every thread busy.
-    let per_task = n
-        .div_ceil(rayon::current_num_threads() * BATCH_TASKS_PER_THREAD)
-        .max(1);
-    let (in_len, out_len) = (c * h * wd, m * oh * ow);
-    if in_len > 0 && out_len > 0 {
-        f32s(x, "X")?
-            .par_chunks(per_task * in_len)
-            .zip(out.par_chunks_mut(per_task * out_len))
-            .for_each(|(xs, ys)| kernel.run(xs, ys.len() / out_len, h, wd, ys));
-    }
+    let out = if in_len > 0 {
+        build_in_pieces(n * out_len, out_len, batch_per_task(n), |b, ys| {
+            kernel.run(&xs[b * in_len..(b + 1) * in_len], 1, h, wd, ys)
+        })
+    } else {
+        vec![0.0; n * out_len]
+    };
     let output = Tensor::new(vec![n, m, oh, ow], out)?;
     let saved = ConvBackward {
         geometry,
@@ -66,6 +65,13 @@ pub(crate) fn forward(conv: &Conv, inputs: Inputs) -> RuleResult<Step> {
         has_bias: bias.is_some(),
     };
     Ok(Step::new(output, saved))
+}
+
+/// Batch items per parallel task: a few tasks per thread, so a slow thread can be balanced.
+fn batch_per_task(batch: usize) -> usize {
+    batch
+        .div_ceil(rayon::current_num_threads() * BATCH_TASKS_PER_THREAD)
+        .max(1)
 }
 
 struct ConvBackward {
@@ -116,8 +122,12 @@ impl Backward for ConvBackward {
                 (pointwise_input_grad, pointwise_weight_grad)
             };
             let dx = if want_dx {
-                let mut dx = vec![0.0; x.len()];
-                input_grad(g, input, weights, dy, &mut dx);
+                // One batch item per piece: each is zeroed by the task that computes it.
+                let (in_len, out_len) = (x.len() / dims.batch.max(1), dy.len() / dims.batch.max(1));
+                let item = ConvInput { batch: 1, h, w };
+                let dx = build_in_pieces(x.len(), in_len, batch_per_task(dims.batch), |b, dx_b| {
+                    input_grad(g, item, weights, &dy[b * out_len..(b + 1) * out_len], dx_b)
+                });
                 grad(shape, dx)?
             } else {
                 None

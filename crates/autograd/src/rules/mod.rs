@@ -6,6 +6,7 @@
 mod activation;
 mod batchnorm;
 pub(crate) mod broadcast;
+mod buffer;
 mod conv;
 mod divide;
 mod dropout;
@@ -104,4 +105,26 @@ pub(crate) fn forward(op: &Op, inputs: Inputs, ctx: Ctx) -> Option<RuleResult<St
         Op::Dropout { ratio } => dropout::forward(*ratio, inputs, ctx),
         _ => return None,
     })
+}
+
+/// Runs a `BatchNormalization` (`bn`, with `bn_inputs`) and the `Relu` or `Clip`
+/// (`clamp`, with `clamp_inputs`) that alone reads its output as one step returning the
+/// clamp's output; the BatchNorm's own output is never stored. `None` when `bn` and
+/// `clamp` are not such a pair of ops.
+pub(crate) fn batch_norm_then_clamp(
+    bn: &Op,
+    bn_inputs: Inputs,
+    clamp: &Op,
+    clamp_inputs: Inputs,
+    ctx: Ctx,
+) -> Option<RuleResult<Step>> {
+    let Op::BatchNorm(bn) = bn else {
+        return None;
+    };
+    let bounds = match clamp {
+        Op::Unary(UnaryOp::Relu) => Ok([0.0, f32::INFINITY]),
+        Op::Clip => activation::clip_bounds(clamp_inputs).map(|(min, max)| [min, max]),
+        _ => return None,
+    };
+    Some(bounds.and_then(|bounds| batchnorm::forward_then_clamp(bn, bn_inputs, ctx, Some(bounds))))
 }

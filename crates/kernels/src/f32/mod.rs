@@ -23,5 +23,6 @@ pub use gemm::gemm;
 use gemm::sequential_gemm;
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, PoolGeometry};
 pub use train_elementwise::{
-    batch_norm_input_grad, clamp_grad, scale_shift, sum, sum_and_centered_product, sum_squared_deviation,
+    batch_norm_input_grad, clamp_grad, clamp_into, scale_shift, sum, sum_and_centered_product,
+    sum_squared_deviation,
 };
