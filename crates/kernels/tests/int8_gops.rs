@@ -6,7 +6,7 @@
 //! - `print_best_gemm_gops_per_tier`: the best of `LOWBIT_GOPS_REPEATS` (default 30) calls
 //!   timed by this thread's CPU time, which stays meaningful on a loaded machine, for
 //!   plain `Vec` buffers and for 64-byte aligned ones (which let the AMX tier read A in
-//!   place and stream large outputs with non-temporal stores).
+//!   place instead of packing it, and stream large outputs without realigning them).
 
 use std::time::Duration;
 

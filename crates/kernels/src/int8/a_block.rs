@@ -7,13 +7,21 @@
 //!   of 64 bytes: each 16-row AMX tile is one contiguous, aligned kilobyte.
 //!
 //! Reading A in place instead saves the copy. It is done when A's rows qualify (bytes, K a
-//! multiple of `k_align`), whatever their alignment: since the AMX kernel streams B from
-//! L2 and hides its C stores, tile rows straddling two cache lines cost it little, far
-//! less than packing (1024³ on one thread: about 1.4 TOPS packed against 2.3 TOPS in
-//! place from a misaligned `Vec`). Then only a short last tile is packed.
+//! multiple of `k_align`, rows aligned to `a_in_place_align`), or when packing would not
+//! pay (see [`PACKED_TILE_MIN_USES`]); then only a short last tile is packed. Tiers that
+//! walk rows outermost (AMX) prepare one row tile at a time, so a packed tile is still
+//! in L1 when the microkernels read it.
 
 use super::aligned::AlignedBytes;
 use super::config::GemmConfig;
+
+/// Tiers with an `a_in_place_align` pack misaligned A tiles only when that pays, as
+/// measured on AMX (one thread): reading a misaligned tile in place cost ~10% at 1024³
+/// (32 uses per tile), but packing cost more when the packed tile does not fit in L1
+/// next to the streaming B panel (M=196, K=2304: ~1.8 TOPS packed against 2.0 in place)
+/// or when few microkernel calls share the copy (M=3136, N=64, K=576, two uses: ~15%).
+const PACKED_TILE_MAX_BYTES: usize = 32 << 10;
+const PACKED_TILE_MIN_USES: usize = 8;
 
 /// How a tier wants packed A blocks laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,14 +94,19 @@ pub(crate) struct ARect<'a> {
     pub rows: usize,
     pub k0: usize,
     pub kc: usize,
+    /// Microkernel calls that read each A tile (the column tiles of the block).
+    pub uses: usize,
 }
 
 /// Chooses in-place or packed access, packing into `buf` as needed.
 pub(crate) fn prepare<'a>(cfg: &GemmConfig, rect: &ARect<'_>, buf: &'a mut AlignedBytes) -> ABlock<'a> {
     let start = rect.row0 * rect.lda + rect.k0;
     let base = rect.a[start..].as_ptr();
-    let in_place = !cfg.widen_to_i16 && rect.k.is_multiple_of(cfg.k_align);
     let kc_bytes = rect.kc * cfg.elem_bytes();
+    let aligned =
+        (base as usize).is_multiple_of(cfg.a_in_place_align) && rect.lda.is_multiple_of(cfg.a_in_place_align);
+    let packing_pays = cfg.mr * kc_bytes <= PACKED_TILE_MAX_BYTES && rect.uses >= PACKED_TILE_MIN_USES;
+    let in_place = !cfg.widen_to_i16 && rect.k.is_multiple_of(cfg.k_align) && (aligned || !packing_pays);
     let first_packed_row = if in_place { rect.rows / cfg.mr * cfg.mr } else { 0 };
     let packed_rows = (rect.rows - first_packed_row).div_ceil(cfg.mr) * cfg.mr;
     buf.resize(packed_rows * kc_bytes);
@@ -144,8 +157,14 @@ fn copy_row(cfg: &GemmConfig, rect: &ARect<'_>, r: usize, dst_row: usize, out: &
             let mut segments = src.chunks(64);
             for step in steps {
                 let segment = segments.next().unwrap_or(&[]);
-                step[..segment.len()].copy_from_slice(segment);
-                step[segment.len()..64].fill(0);
+                // Whole segments as fixed-size copies: a variable-length copy and fill per
+                // 64 bytes made packing cost a third of the GEMM at M=196, K=2304.
+                if let Ok(whole) = <&[u8; 64]>::try_from(segment) {
+                    step[..64].copy_from_slice(whole);
+                } else {
+                    step[..segment.len()].copy_from_slice(segment);
+                    step[segment.len()..64].fill(0);
+                }
             }
         }
     }

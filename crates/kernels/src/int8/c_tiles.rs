@@ -85,8 +85,14 @@ impl<'a> CTiles<'a> {
             ldc: tile.ldc,
             rows: mr,
             cols: nr,
+            seed: if tile.accumulate {
+                std::ptr::null()
+            } else {
+                tile.seed
+            },
             streaming: self.streaming,
             left: std::ptr::null(),
+            left_seed: std::ptr::null(),
             right_follows: false,
         };
         if let Some(previous) = self.pending.as_mut() {
@@ -97,6 +103,7 @@ impl<'a> CTiles<'a> {
             if self.streaming && !tile.accumulate && left_neighbour {
                 previous.right_follows = true;
                 finished.left = previous.src;
+                finished.left_seed = previous.seed;
             }
         }
         (cfg.kernel)(&TileArgs {

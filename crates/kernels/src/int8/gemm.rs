@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::a_block::{self, ARect};
+use super::a_block::{self, ARect, ATile};
 use super::aligned::AlignedBytes;
 use super::c_tiles::{streaming_output, CTiles, ScratchTile};
 use super::config::{config_for, GemmConfig};
@@ -224,21 +224,20 @@ impl Job<'_> {
         (cfg.thread_setup)();
         for k0 in (0..kp).step_by(cfg.kc) {
             let kc = cfg.kc.min(kp - k0);
-            let rect = ARect {
+            let rect = |ir: usize, count: usize| ARect {
                 a: self.a,
                 lda: self.lda,
                 k: self.k,
-                row0: rows.start,
-                rows: rows.len(),
+                row0: rows.start + ir,
+                rows: count,
                 k0,
                 kc,
+                uses: cols.len().div_ceil(cfg.nr),
             };
-            let a_block = a_block::prepare(cfg, &rect, &mut a_buf);
-            let mut tile_at = |ir: usize, j0: usize| {
+            let mut tile_at = |a_tile: ATile, ir: usize, j0: usize| {
                 let panel_offset = (j0 / cfg.nr) * kp * cfg.nr * eb + k0 * cfg.nr * eb;
                 let nr = cfg.nr.min(self.n - j0);
                 let mr = cfg.mr.min(rows.len() - ir);
-                let a_tile = a_block.tile(ir);
                 let tile = TileArgs {
                     k_groups: kc / cfg.kr,
                     a: a_tile.ptr,
@@ -259,12 +258,16 @@ impl Job<'_> {
             let row_tiles = (0..rows.len()).step_by(cfg.mr);
             let col_tiles = cols.clone().step_by(cfg.nr);
             if cfg.rows_outer {
+                // One A tile at a time, so that a packed tile is still in L1 when used.
                 for ir in row_tiles {
-                    col_tiles.clone().for_each(|j0| tile_at(ir, j0));
+                    let a_block = a_block::prepare(cfg, &rect(ir, cfg.mr.min(rows.len() - ir)), &mut a_buf);
+                    let a_tile = a_block.tile(0);
+                    col_tiles.clone().for_each(|j0| tile_at(a_tile, ir, j0));
                 }
             } else {
+                let a_block = a_block::prepare(cfg, &rect(0, rows.len()), &mut a_buf);
                 for j0 in col_tiles {
-                    row_tiles.clone().for_each(|ir| tile_at(ir, j0));
+                    row_tiles.clone().for_each(|ir| tile_at(a_block.tile(ir), ir, j0));
                 }
             }
             // SAFETY: as for the microkernel calls.

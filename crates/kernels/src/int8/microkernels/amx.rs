@@ -18,13 +18,18 @@
 //!   as the arithmetic of a tile: those stores did not overlap the next tile's loads and
 //!   `tdpbusd`s, and prefetching the output lines did not help. So the kernel stores C
 //!   into an L1 scratch tile and copies the previous call's tile out with vector stores
-//!   spread over its K loop ([`Drain`]); for outputs too big for L2, with non-temporal
-//!   stores, which skip the read-for-ownership of every output line.
+//!   spread over its K loop ([`Drain`](super::Drain), `amx_drain.rs`); for outputs too
+//!   big for L2, with non-temporal stores, which skip the read-for-ownership of every
+//!   output line. Those stores still cost ~15% (without them: ~3.9 against ~3.3 TOPS in
+//!   a stand-alone loop under load); loads from the scratch tile cost nothing measurable.
+//! - The loop is software-pipelined (see the kernel): +10-15%.
+//! - C starts from `tilezero` and the drain adds the zero-point seed row: loading the
+//!   seed into the tiles with a zero row stride cost ~8%.
 
 use std::arch::asm;
-use std::arch::x86_64::*;
 
-use super::{Drain, TileArgs};
+use super::amx_drain::TileDrain;
+use super::TileArgs;
 
 /// k groups consumed per `tdpbusd` (64 k values).
 const GROUPS_PER_STEP: usize = 16;
@@ -79,37 +84,59 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
     let steps = t.k_groups / GROUPS_PER_STEP;
     // The previous tile's rows, copied a few per step so that the stores trickle out
     // while the tile unit works instead of arriving as one burst.
-    let drain_rows = t.drain.map_or(0, |d| d.rows);
+    let drain = t.drain.as_ref().map(|d| TileDrain::new(d));
+    let drain_rows = drain.as_ref().map_or(0, TileDrain::rows);
     let rows_per_step = drain_rows.div_ceil(steps.max(1));
     let mut drained = 0;
     let a_lower_half = 16 * t.a_stride;
-    let mut a = t.a;
-    let mut b = t.b;
-    for _ in 0..steps {
-        asm!(
-            "tileloadd tmm4, [{a0} + {sa}]",
-            "tileloaddt1 tmm6, [{b0} + {sb}]",
-            "tdpbusd tmm0, tmm4, tmm6",
-            "tileloaddt1 tmm7, [{b1} + {sb}]",
-            "tdpbusd tmm1, tmm4, tmm7",
-            "tileloadd tmm5, [{a1} + {sa}]",
-            "tdpbusd tmm2, tmm5, tmm6",
-            "tdpbusd tmm3, tmm5, tmm7",
-            a0 = in(reg) a, a1 = in(reg) a.add(a_lower_half),
-            b0 = in(reg) b, b1 = in(reg) b.add(B_TILE_BYTES),
-            sa = in(reg) t.a_stride, sb = in(reg) B_ROW_BYTES,
-            options(nostack, readonly),
-        );
-        if let Some(d) = &t.drain {
+    // Software-pipelined: each A/B tile register is reloaded with the next step's tile
+    // right after its last `tdpbusd` of this step, B (from L2) before A (from L1), so the
+    // loads overlap this step's arithmetic (+10-15% at 1024³ over load-then-multiply).
+    asm!(
+        "tileloaddt1 tmm6, [{b0} + {sb}]",
+        "tileloadd tmm4, [{a0} + {sa}]",
+        "tileloadd tmm5, [{a1} + {sa}]",
+        "tileloaddt1 tmm7, [{b1} + {sb}]",
+        a0 = in(reg) t.a, a1 = in(reg) t.a.add(a_lower_half),
+        b0 = in(reg) t.b, b1 = in(reg) t.b.add(B_TILE_BYTES),
+        sa = in(reg) t.a_stride, sb = in(reg) B_ROW_BYTES,
+        options(nostack, readonly),
+    );
+    for step in 0..steps {
+        if step + 1 < steps {
+            let a = t.a.add((step + 1) * t.a_step);
+            let b = t.b.add((step + 1) * STEP_BYTES);
+            asm!(
+                "tdpbusd tmm0, tmm4, tmm6",
+                "tdpbusd tmm2, tmm5, tmm6",
+                "tileloaddt1 tmm6, [{b0} + {sb}]",
+                "tdpbusd tmm1, tmm4, tmm7",
+                "tileloadd tmm4, [{a0} + {sa}]",
+                "tdpbusd tmm3, tmm5, tmm7",
+                "tileloaddt1 tmm7, [{b1} + {sb}]",
+                "tileloadd tmm5, [{a1} + {sa}]",
+                a0 = in(reg) a, a1 = in(reg) a.add(a_lower_half),
+                b0 = in(reg) b, b1 = in(reg) b.add(B_TILE_BYTES),
+                sa = in(reg) t.a_stride, sb = in(reg) B_ROW_BYTES,
+                options(nostack, readonly),
+            );
+        } else {
+            asm!(
+                "tdpbusd tmm0, tmm4, tmm6",
+                "tdpbusd tmm2, tmm5, tmm6",
+                "tdpbusd tmm1, tmm4, tmm7",
+                "tdpbusd tmm3, tmm5, tmm7",
+                options(nostack, nomem),
+            );
+        }
+        if let Some(d) = &drain {
             let end = (drained + rows_per_step).min(drain_rows);
-            (drained..end).for_each(|row| drain_row(d, row));
+            (drained..end).for_each(|row| d.row(row));
             drained = end;
         }
-        a = a.add(t.a_step);
-        b = b.add(STEP_BYTES);
     }
-    if let Some(d) = &t.drain {
-        (drained..drain_rows).for_each(|row| drain_row(d, row));
+    if let Some(d) = &drain {
+        (drained..drain_rows).for_each(|row| d.row(row));
     }
     let ldc_bytes = t.ldc * 4;
     asm!(
@@ -124,7 +151,8 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
     );
 }
 
-/// Loads the C tiles: from C when accumulating, else the seed row repeated down each tile.
+/// Loads the C tiles from C when accumulating, else zeroes them (the drain adds the seed:
+/// loading it into the tiles with a zero row stride cost ~8% at 1024³).
 ///
 /// # Safety
 /// As for [`amx_gemm_u8s8_32x32`].
@@ -141,96 +169,12 @@ unsafe fn load_c(t: &TileArgs) {
             options(nostack, readonly),
         );
     } else {
-        // A zero row stride repeats the seed row down all 16 rows of each C tile.
         asm!(
-            "tileloadd tmm0, [{s0} + {zero}]",
-            "tileloadd tmm1, [{s1} + {zero}]",
-            "tileloadd tmm2, [{s0} + {zero}]",
-            "tileloadd tmm3, [{s1} + {zero}]",
-            s0 = in(reg) t.seed, s1 = in(reg) t.seed.add(16), zero = in(reg) 0usize,
-            options(nostack, readonly),
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, nomem)
         );
-    }
-}
-
-/// Copies all of `d` out, then fences its non-temporal stores so that they are ordered
-/// before whatever this thread writes next (other threads read the output after it).
-///
-/// # Safety
-/// See [`super::DrainFn`]; needs AVX-512F.
-#[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn drain_tile(d: &Drain) {
-    (0..d.rows).for_each(|row| drain_row(d, row));
-    if d.streaming {
-        _mm_sfence();
-    }
-}
-
-/// Copies tile row `row` of `d`.
-///
-/// # Safety
-/// As for [`drain_tile`], and `row < d.rows`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn drain_row(d: &Drain, row: usize) {
-    // Scratch rows are `nr` = 32 i32 long.
-    let src = d.src.add(row * 32);
-    let halves = [
-        _mm512_load_si512(src.cast()),
-        _mm512_load_si512(src.add(16).cast()),
-    ];
-    let dst = d.dst.add(row * d.ldc);
-    if !d.streaming {
-        for (half, v) in halves.into_iter().enumerate() {
-            let cols = d.cols.saturating_sub(16 * half).min(16);
-            if cols == 16 {
-                _mm512_storeu_si512(dst.add(16 * half).cast(), v);
-            } else if cols > 0 {
-                _mm512_mask_storeu_epi32(dst.add(16 * half).cast(), (1u16 << cols) - 1, v);
-            }
-        }
-        return;
-    }
-    // Non-temporal stores must write whole, aligned 64-byte lines, but the row starts
-    // `shift` i32 into a line. So the row is stored as the (up to) three output lines it
-    // touches, each gathered from the halves by one permute; a line shared with the left
-    // neighbour tile takes that tile's last `shift` values from its scratch (`d.left`),
-    // and the part shared with the right neighbour is left to it (`d.right_follows`).
-    // Lines only partly ours go out as masked ordinary stores.
-    let shift = (dst as usize / 4) % 16;
-    let left = if d.left.is_null() {
-        _mm512_setzero_si512()
-    } else {
-        _mm512_load_si512(d.left.add(row * 32 + 16).cast())
-    };
-    let lo = if d.left.is_null() { 0 } else { -(shift as isize) };
-    let hi = if d.right_follows {
-        32 - shift as isize
-    } else {
-        d.cols as isize
-    };
-    // Output line q holds row elements 16q − shift + i, i = 0..16: index i + 16 − shift
-    // into the concatenation of the two vectors that line straddles.
-    let index = _mm512_add_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(16 - shift as i32),
-    );
-    let lines = [
-        _mm512_permutex2var_epi32(left, index, halves[0]),
-        _mm512_permutex2var_epi32(halves[0], index, halves[1]),
-        _mm512_permutex2var_epi32(halves[1], index, _mm512_setzero_si512()),
-    ];
-    for (q, line) in lines.into_iter().enumerate() {
-        let first = 16 * q as isize - shift as isize;
-        let (start, end) = ((lo - first).clamp(0, 16), (hi - first).clamp(0, 16));
-        // `first` may lie before `dst`: only with a left neighbour (then it is that
-        // tile's output) or with the elements before `start` masked off.
-        let at = dst.wrapping_offset(first);
-        if start == 0 && end == 16 {
-            _mm512_stream_si512(at.cast(), line);
-        } else if start < end {
-            let mask = ((1u32 << end) - (1u32 << start)) as u16;
-            _mm512_mask_storeu_epi32(at.cast(), mask, line);
-        }
     }
 }

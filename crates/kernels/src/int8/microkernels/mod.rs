@@ -4,6 +4,7 @@
 //! counts.
 
 pub(crate) mod amx;
+pub(crate) mod amx_drain;
 pub(crate) mod avx2;
 pub(crate) mod avx512vnni;
 pub(crate) mod avxvnni;
@@ -23,7 +24,8 @@ pub(crate) const MAX_NR: usize = 32;
 /// - `b`: the packed panel at the current K offset, laid out as `packed.rs` describes.
 /// - `c`: the tile's top-left i32; row `r` starts `r * ldc` elements later.
 /// - `accumulate`: add to C's current values; otherwise start every row of the tile from
-///   `seed`, `nr` i32 values (the zero-point column terms, or zeros).
+///   `seed`, `nr` i32 values (the zero-point column terms, or zeros). The AMX kernel
+///   ignores `seed` and starts from zero: its [`Drain`] adds the seed on the way out.
 /// - `drain`: for tiers with a drain function (see `GemmConfig::drain`), the previous
 ///   call's tile to copy out while this one computes; always `None` for the others.
 pub(crate) struct TileArgs {
@@ -47,6 +49,9 @@ pub(crate) struct TileArgs {
 /// whole, once: by the right tile, which then reads the left tile's scratch (`left`, null
 /// when the previous tile is not its left neighbour), while the left tile stops short of
 /// them (`right_follows`). Only set with `streaming`.
+///
+/// `seed` (`nr` i32, null for none) is added to every row on the way out: the seed row of
+/// a tile that started from zero rather than from C; `left_seed` is the left tile's.
 #[derive(Clone, Copy)]
 pub(crate) struct Drain {
     pub src: *const i32,
@@ -54,8 +59,10 @@ pub(crate) struct Drain {
     pub ldc: usize,
     pub rows: usize,
     pub cols: usize,
+    pub seed: *const i32,
     pub streaming: bool,
     pub left: *const i32,
+    pub left_seed: *const i32,
     pub right_follows: bool,
 }
 
