@@ -127,8 +127,9 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 23.5,
         "x86 preset too lossy"
     );
-    // Error-feedback rounding, a recipe option: +0.5 dB here, at twice the calibration
-    // time of a 224×224 MobileNetV2, so not in the preset.
+    // Error-feedback rounding, a recipe option: +0.5 dB here (24.22 dB), at ~10% more
+    // calibration time of a 224×224 MobileNetV2; not in the preset because on the
+    // Fashion-MNIST demo it lifts x86 PTQ above QAT (docs/QUALITY.md).
     let gptq = parse_recipe("gptq_rounding = true\n", Preset::X86).unwrap();
     let g = score(
         &f.fp32,
@@ -140,7 +141,7 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         g.sqnr_db, g.top1, g.agree
     );
     assert!(
-        g.top1 >= 18 && g.agree == 20 && g.sqnr_db >= 24.0 && g.sqnr_db > s.sqnr_db,
+        g.top1 >= 18 && g.agree == 20 && g.sqnr_db >= 24.0 && g.sqnr_db > s.sqnr_db + 0.3,
         "GPTQ rounding should beat round-to-nearest"
     );
     let seven_bit = parse_recipe("[activations]\nreduce_range = true\n", Preset::X86).unwrap();

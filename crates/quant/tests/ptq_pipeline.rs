@@ -207,3 +207,45 @@ fn fp32_override_keeps_a_node_unquantized() {
         .expect("fc keeps its FP32 weight initializer");
     assert_eq!(w.dtype(), DType::F32);
 }
+
+/// The i8 initializers of a QDQ graph, sorted by name.
+fn int8_weights(graph: &Graph) -> Vec<(String, Vec<i8>)> {
+    let mut weights: Vec<(String, Vec<i8>)> = graph
+        .initializers
+        .iter()
+        .filter(|(_, t)| t.dtype() == DType::I8)
+        .map(|(&id, t)| (graph.value(id).name.clone(), t.as_slice::<i8>().unwrap().to_vec()))
+        .collect();
+    weights.sort();
+    weights
+}
+
+#[test]
+fn gptq_moments_from_the_observer_pass_match_a_separate_pass() {
+    let graph = model();
+    let calibration = data(8, &[3, 5, 5]);
+    let gptq = parse_recipe("gptq_rounding = true\n", Preset::X86).unwrap();
+    // calibrate(): the weights are re-rounded against moments its observer pass gathered.
+    let mut one_pass = prepare(graph.clone(), &gptq).unwrap();
+    one_pass.calibrate(&calibration, None, &mut |_| {}).unwrap();
+    let one_pass = one_pass.convert().unwrap().graph;
+    // calibrate_batch() then correct_bias(): the moments come from a run of their own.
+    let mut two_passes = prepare(graph.clone(), &gptq).unwrap();
+    for sample in &calibration.0 {
+        let batched = sample
+            .clone()
+            .reshape([&[1][..], sample.shape()].concat())
+            .unwrap();
+        two_passes.calibrate_batch(batched).unwrap();
+    }
+    two_passes.correct_bias(&calibration, None).unwrap();
+    let two_passes = two_passes.convert().unwrap().graph;
+    assert_eq!(int8_weights(&one_pass), int8_weights(&two_passes));
+    let sample = &calibration.0[0];
+    assert_eq!(run(&one_pass, sample), run(&two_passes, sample));
+    // The depthwise conv has 8 × 25 patches for a 9-wide moment: enough to re-round.
+    let mut nearest = prepare(graph.clone(), &QConfig::preset(Preset::X86)).unwrap();
+    nearest.calibrate(&calibration, None, &mut |_| {}).unwrap();
+    let nearest = nearest.convert().unwrap().graph;
+    assert_ne!(int8_weights(&one_pass), int8_weights(&nearest));
+}

@@ -9,6 +9,7 @@ use lowbit_tensor::Tensor;
 
 use super::error::{PtqError, Result};
 use super::prepare::Prepared;
+use super::rounding::MomentCollector;
 use super::{bias, rounding};
 
 /// Samples per calibration run when the model's batch dimension is free. Observers are
@@ -34,7 +35,9 @@ impl Prepared {
     /// PyTorch's calibration loop: runs the first `limit` samples of `dataset` (all when
     /// `None`) through the model in batches. `progress` gets the number of samples done.
     /// When the qconfig asks for bias correction, the weight error is then corrected on
-    /// the first [`BIAS_CORRECTION_SAMPLES`] of them ([`Prepared::correct_bias`]).
+    /// the first [`BIAS_CORRECTION_SAMPLES`] of them ([`Prepared::correct_bias`]); with
+    /// `gptq_rounding`, the input moments the weights are re-rounded against come from
+    /// the same pass, rather than from a second FP32 run.
     /// Errors, before running anything, when the data is empty or its sample shape is
     /// not one the model's input takes.
     pub fn calibrate(
@@ -50,20 +53,28 @@ impl Prepared {
         self.check_sample_shape(&dataset.sample_shape())?;
         let (plan, targets) = self.calibration_plan()?;
         let batch_size = self.batch_size();
+        let corrected = count.min(BIAS_CORRECTION_SAMPLES);
+        // The weights are re-rounded against the FP32 inputs this pass computes anyway.
+        let mut moments = (self.qconfig.bias_correction && self.qconfig.gptq_rounding)
+            .then(|| MomentCollector::new(self, corrected));
         let mut batches = 0;
         for start in (0..count).step_by(batch_size) {
             let end = (start + batch_size).min(count);
             let samples: Vec<Sample> = (start..end).map(|i| dataset.get(i)).collect::<Result<_, _>>()?;
             let (inputs, _) = batch(&samples)?;
-            self.run_observed(&plan, &targets, inputs)?;
+            let collector = moments.as_mut().filter(|m| m.wants_more());
+            self.run_observed(&plan, &targets, inputs, collector)?;
             self.samples += samples.len();
             batches += 1;
             progress(end);
         }
         // The observed plan's buffers are not needed by bias correction's own plan.
         drop(plan);
+        if let Some(moments) = moments {
+            moments.round(self)?;
+        }
         if self.qconfig.bias_correction {
-            self.correct_bias(dataset, Some(count.min(BIAS_CORRECTION_SAMPLES)))?;
+            self.solve_bias(dataset, corrected)?;
         }
         Ok(Calibration {
             samples: count,
@@ -83,14 +94,19 @@ impl Prepared {
             return Err(PtqError::Calibration("the bias-correction set is empty".into()));
         }
         self.check_sample_shape(&dataset.sample_shape())?;
+        if self.qconfig.gptq_rounding {
+            rounding::round_weights(self, dataset, count, self.batch_size())?;
+        }
+        self.solve_bias(dataset, count)
+    }
+
+    /// The bias-correction half of [`Prepared::correct_bias`], on weights already final.
+    fn solve_bias(&mut self, dataset: &dyn Dataset, count: usize) -> Result<usize> {
         let batch_size = if self.batch_size() == CALIBRATION_BATCH {
             bias::BATCH
         } else {
             self.batch_size()
         };
-        if self.qconfig.gptq_rounding {
-            rounding::round_weights(self, dataset, count, self.batch_size())?;
-        }
         self.corrections = bias::solve(self, dataset, count, batch_size)?;
         Ok(self.corrections.len())
     }
@@ -103,12 +119,20 @@ impl Prepared {
         self.check_sample_shape(&shape)?;
         let (plan, targets) = self.calibration_plan()?;
         let n = inputs.shape().first().copied().unwrap_or(1);
-        self.run_observed(&plan, &targets, inputs)?;
+        self.run_observed(&plan, &targets, inputs, None)?;
         self.samples += n;
         Ok(())
     }
 
-    fn run_observed(&mut self, plan: &Plan, targets: &HashMap<ValueId, usize>, inputs: Tensor) -> Result<()> {
+    /// Runs one batch, feeding the observers and, when given, the moment collector.
+    fn run_observed(
+        &mut self,
+        plan: &Plan,
+        targets: &HashMap<ValueId, usize>,
+        inputs: Tensor,
+        mut moments: Option<&mut MomentCollector>,
+    ) -> Result<()> {
+        let n = inputs.shape().first().copied().unwrap_or(1);
         let mut failure = None;
         let observers = &mut self.observers;
         let mut observe = |name: &str, id: ValueId, tensor: &Tensor| {
@@ -117,8 +141,16 @@ impl Prepared {
                     failure.get_or_insert(e);
                 }
             }
+            if let Some(m) = moments.as_deref_mut() {
+                if let Err(e) = m.observe(name, id, tensor, n) {
+                    failure.get_or_insert(e);
+                }
+            }
         };
         plan.run_observed(&[inputs], &mut observe)?;
+        if let Some(m) = moments {
+            m.end_batch(n);
+        }
         failure.map_or(Ok(()), Err)
     }
 

@@ -22,7 +22,8 @@
 //!   reads the node's input before its quantization, and the per-channel mean of
 //!   `y_shadow − y` is folded into the bias ([`Prepared::correct_bias`]). With
 //!   `gptq_rounding`, the weights of layers with enough calibration data are first
-//!   rounded with error feedback (GPTQ, [`rounding`]) rather than to nearest.
+//!   rounded with error feedback (GPTQ, [`rounding`]) rather than to nearest, against
+//!   input moments gathered during the observer pass.
 //! - Dequantized values keep the FP32 value names, so the two models can be compared
 //!   layer by layer.
 
