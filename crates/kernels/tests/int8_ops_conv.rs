@@ -275,6 +275,14 @@ fn edge_shapes() -> Vec<Shape> {
         shape(6, 12, 3, 3, 2, [1, 0, 1, 2], [9, 7]),
         shape(4, 8, 4, 3, 1, [1, 1, 1, 1], [5, 5]),
         shape(2, 2, 1, 3, 1, [0; 4], [2, 2]),
+        // Ungrouped convs over several row tiles, parallel tasks and column panels with
+        // column counts off the 32-lane panels and depths off the 4-byte groups (the
+        // fused VNNI GEMM), and a depth past AMX's threshold.
+        shape(24, 40, 1, 1, 1, [0; 4], [13, 11]),
+        shape(3, 32, 1, 3, 2, [0, 0, 1, 1], [31, 29]),
+        shape(6, 33, 1, 3, 1, [1, 1, 1, 1], [9, 10]),
+        shape(130, 24, 1, 1, 1, [0; 4], [5, 7]),
+        shape(17, 65, 1, 1, 1, [0; 4], [3, 3]),
     ];
     for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
         for (pads, hw) in [
@@ -367,6 +375,37 @@ fn single_thread_pool_matches_reference() {
             }
         }
     });
+}
+
+#[test]
+fn symmetric_shallow_convs_requantize_in_the_vnni_gemm() {
+    let symmetric = make_case(
+        shape(24, 40, 1, 1, 1, [0; 4], [13, 11]),
+        2,
+        9,
+        false,
+        OutputType::U8,
+    );
+    let asymmetric = make_case(
+        shape(24, 40, 1, 1, 1, [0; 4], [13, 11]),
+        2,
+        9,
+        true,
+        OutputType::U8,
+    );
+    for tier in [Tier::Avx512Vnni, Tier::Amx] {
+        if !tier.is_available() {
+            continue;
+        }
+        let (got, kernel) = run(tier, &symmetric).unwrap();
+        assert_eq!(kernel, "avx512vnni_gemm_requant_u8s8_8x32", "tier {tier}");
+        assert_eq!(got, reference(&symmetric), "tier {tier}");
+        // Weight zero points other than 0 keep the general GEMM and its requantization.
+        assert_ne!(
+            run(tier, &asymmetric).unwrap().1,
+            "avx512vnni_gemm_requant_u8s8_8x32"
+        );
+    }
 }
 
 #[test]

@@ -66,6 +66,43 @@ pub(crate) unsafe fn avx512_requant_columns(
     }
 }
 
+/// A flat row-major block whose element `i` has the parameters at `i mod period` of
+/// `table` (see [`super::columns`]): full 64-lane steps, masked only at the block's end.
+///
+/// # Safety
+/// Needs AVX-512F/BW; `period` is a multiple of 16 and both tables hold `period + 48`
+/// entries; `out.len() == acc.len()`.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn avx512_requant_periodic(
+    acc: &[i32],
+    (multiplier, bias): (&[f32], &[i32]),
+    period: usize,
+    row: &RowParams<'_>,
+    out: &mut [u8],
+) {
+    debug_assert!(period.is_multiple_of(16) && multiplier.len() >= period + 48 && bias.len() >= period + 48);
+    let consts = Constants::new(row);
+    let mut t = 0;
+    for i in (0..acc.len()).step_by(STEP) {
+        let q: [__m512i; 4] = std::array::from_fn(|v| {
+            let at = i + 16 * v;
+            let sums = if acc.len() >= i + STEP {
+                _mm512_loadu_si512(acc.as_ptr().add(at).cast())
+            } else {
+                _mm512_maskz_loadu_epi32(lanes(acc.len().saturating_sub(at)), acc.as_ptr().wrapping_add(at))
+            };
+            let bias = _mm512_loadu_si512(bias.as_ptr().add(t + 16 * v).cast());
+            let mult = _mm512_loadu_ps(multiplier.as_ptr().add(t + 16 * v));
+            consts.round(sums, bias, mult)
+        });
+        consts.store(q, acc.len() - i, out.as_mut_ptr().add(i));
+        t += STEP;
+        while t >= period {
+            t -= period;
+        }
+    }
+}
+
 /// Accumulators per step: four vectors, one 64-byte store.
 const STEP: usize = 64;
 

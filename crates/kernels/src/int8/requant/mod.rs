@@ -28,10 +28,12 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod columns;
 pub mod scalar;
 
 use super::error::{Int8Error, Result};
 use super::isa::Tier;
+pub(crate) use columns::ColumnTable;
 
 /// A per-channel quantity given once for all channels or once per channel.
 #[derive(Debug, Clone, Copy)]

@@ -12,9 +12,11 @@ use super::super::super::config::gemm_kernel_name;
 use super::super::super::gemm::{gemm_u8i8_i32, BZeroPoints};
 use super::super::super::isa::Tier;
 use super::super::super::packed::{PackedWeights, WeightLayout};
-use super::super::super::requant::ChannelAxis;
+use super::super::super::requant::{ChannelAxis, ColumnTable};
 use super::super::error::Result;
 use super::super::params::OutputRequant;
+#[cfg(target_arch = "x86_64")]
+use super::gemm_vnni_fused::FusedVnniGemm;
 use super::geometry::is_pointwise;
 use super::layout::{prefix, Scratch};
 use super::Image;
@@ -37,6 +39,13 @@ pub(super) struct GemmConv {
     packed: Vec<PackedWeights>,
     /// Per output channel.
     weight_zero_points: Vec<i32>,
+    /// Per group: its output channels' requantization laid out for whole blocks, where
+    /// their period is short enough to table.
+    tables: Vec<Option<ColumnTable>>,
+    /// The whole conv with requantization in registers, where it applies (one group,
+    /// the AVX-512 VNNI tier, weight zero points 0).
+    #[cfg(target_arch = "x86_64")]
+    fused: Option<FusedVnniGemm>,
     pointwise: bool,
 }
 
@@ -46,28 +55,51 @@ impl GemmConv {
         g: &ConvGeometry,
         weights: &[i8],
         weight_zero_points: Vec<i32>,
+        input_zero_point: u8,
+        output: &OutputRequant,
     ) -> Result<GemmConv> {
         let (k, n) = (
             g.in_channels / g.group * g.kernel[0] * g.kernel[1],
             g.out_channels / g.group,
         );
         let tier = gemm_tier(tier, k);
-        let packed = weights
+        let reordered: Vec<Vec<i8>> = weights
             .chunks_exact(k * n)
             .map(|group_weights| {
-                let reordered =
-                    channels_last(group_weights, g.in_channels / g.group, g.kernel[0] * g.kernel[1]);
-                PackedWeights::pack(tier, WeightLayout::NByK, k, n, &reordered)
+                channels_last(group_weights, g.in_channels / g.group, g.kernel[0] * g.kernel[1])
             })
+            .collect();
+        let packed = reordered
+            .iter()
+            .map(|group_weights| PackedWeights::pack(tier, WeightLayout::NByK, k, n, group_weights))
             .collect::<Result<Vec<_>, _>>()?;
+        #[cfg(target_arch = "x86_64")]
+        let fused = (g.group == 1 && tier == Tier::Avx512Vnni)
+            .then(|| FusedVnniGemm::new(k, n, &reordered[0], &weight_zero_points, input_zero_point, output))
+            .flatten();
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = input_zero_point;
+        let tables = (0..g.group)
+            .map(|group| {
+                let channels = group * n..(group + 1) * n;
+                ColumnTable::new(&output.multiplier[channels.clone()], &output.bias[channels])
+            })
+            .collect();
         Ok(GemmConv {
             packed,
             weight_zero_points,
+            tables,
+            #[cfg(target_arch = "x86_64")]
+            fused,
             pointwise: is_pointwise(g),
         })
     }
 
     pub(super) fn kernel_name(&self) -> &'static str {
+        #[cfg(target_arch = "x86_64")]
+        if self.fused.is_some() {
+            return "avx512vnni_gemm_requant_u8s8_8x32";
+        }
         gemm_kernel_name(self.packed[0].tier())
     }
 
@@ -89,6 +121,23 @@ impl GemmConv {
         let k = self.packed[0].k();
         let za = i32::from(image.zero_point);
         let rows = chunk_rows(cout_g).min(pixels);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fused) = &self.fused {
+            let patches: &[u8] = if self.pointwise {
+                x
+            } else {
+                let patches = prefix(&mut scratch.patches, pixels * k);
+                let channels = Channels {
+                    first: 0,
+                    count: cin_g,
+                    stride: g.in_channels,
+                };
+                im2col(g, image, channels, x, patches);
+                patches
+            };
+            fused.run(pixels, patches, out);
+            return Ok(());
+        }
         let acc = prefix(&mut scratch.acc, rows * cout_g);
         for (group, packed) in self.packed.iter().enumerate() {
             let patches: &[u8] = if self.pointwise && g.group == 1 {
@@ -113,14 +162,15 @@ impl GemmConv {
                 let m = rows.min(pixels - r0);
                 let acc = &mut acc[..m * cout_g];
                 gemm_u8i8_i32(m, &patches[r0 * k..], k, za, packed, zb, acc)?;
-                let dims = (m, cout_g);
                 let tier = packed.tier();
-                if g.group == 1 {
-                    let out = &mut out[r0 * cout_g..][..m * cout_g];
-                    output.run(tier, dims, acc, ChannelAxis::Columns, first, out)?;
+                let out = if g.group == 1 {
+                    &mut out[r0 * cout_g..][..m * cout_g]
                 } else {
-                    let out = &mut group_out[r0 * cout_g..][..m * cout_g];
-                    output.run(tier, dims, acc, ChannelAxis::Columns, first, out)?;
+                    &mut group_out[r0 * cout_g..][..m * cout_g]
+                };
+                match &self.tables[group] {
+                    Some(table) => table.requantize(tier, m, acc, (output.zero_point, output.range), out)?,
+                    None => output.run(tier, (m, cout_g), acc, ChannelAxis::Columns, first, out)?,
                 }
             }
             if g.group > 1 {
@@ -189,23 +239,60 @@ fn im2col(g: &ConvGeometry, image: &Image, channels: Channels, x: &[u8], patches
     }
 }
 
-/// The patch rows of output row `oy`.
+/// The patch rows of output row `oy`. Where a filter row lies inside the image with
+/// undilated taps over all of a pixel's channels, its taps are one contiguous run of
+/// input bytes, copied at once (for a 3-channel stem, 9 bytes instead of three 3-byte
+/// copies, each a `memcpy` call).
 fn im2col_row(g: &ConvGeometry, image: &Image, channels: Channels, x: &[u8], oy: usize, rows: &mut [u8]) {
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
     let [dh, dw] = g.dilations;
     let (h, w, zp) = (image.h as isize, image.w as isize, image.zero_point);
+    let whole_pixels = channels.count == channels.stride && dw == 1;
+    let run = kw * channels.count;
     for (ox, row) in rows.chunks_exact_mut(channels.count * kh * kw).enumerate() {
-        for (t, tap) in row.chunks_exact_mut(channels.count).enumerate() {
-            let (ky, kx) = (t / kw, t % kw);
+        let left = (ox * sw) as isize - g.pads[1] as isize;
+        let inside = left >= 0 && left + kw as isize <= w;
+        for (ky, filter_row) in row.chunks_exact_mut(run).enumerate() {
             let iy = (oy * sh + ky * dh) as isize - g.pads[0] as isize;
-            let ix = (ox * sw + kx * dw) as isize - g.pads[1] as isize;
-            if (0..h).contains(&iy) && (0..w).contains(&ix) {
-                let at = (iy as usize * image.w + ix as usize) * channels.stride + channels.first;
-                tap.copy_from_slice(&x[at..at + channels.count]);
+            if !(0..h).contains(&iy) {
+                filter_row.fill(zp);
+            } else if whole_pixels && inside {
+                let at = (iy as usize * image.w + left as usize) * channels.stride;
+                copy_short(&x[at..at + run], filter_row);
             } else {
-                tap.fill(zp);
+                for (kx, tap) in filter_row.chunks_exact_mut(channels.count).enumerate() {
+                    let ix = left + (kx * dw) as isize;
+                    if (0..w).contains(&ix) {
+                        let at = (iy as usize * image.w + ix as usize) * channels.stride + channels.first;
+                        copy_short(&x[at..at + channels.count], tap);
+                    } else {
+                        tap.fill(zp);
+                    }
+                }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` without a library call for the few bytes of a shallow
+/// conv's taps: up to 16 bytes move as two overlapping fixed-size copies.
+fn copy_short(src: &[u8], dst: &mut [u8]) {
+    let n = dst.len();
+    match n {
+        8..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        0..=3 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+        }
+        _ => dst.copy_from_slice(src),
     }
 }

@@ -19,6 +19,8 @@ mod depthwise_vnni;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_x86;
 mod gemm_path;
+#[cfg(target_arch = "x86_64")]
+mod gemm_vnni_fused;
 mod geometry;
 mod layout;
 mod transpose;
@@ -117,7 +119,14 @@ impl QConv2d {
             let nhwc = nhwc_depthwise(tier, &geometry, &dw, &output, p.input_zero_point);
             Algorithm::Depthwise(dw, nhwc)
         } else {
-            let gemm = gemm_path::GemmConv::new(tier, &geometry, p.weights, weight_zero_points)?;
+            let gemm = gemm_path::GemmConv::new(
+                tier,
+                &geometry,
+                p.weights,
+                weight_zero_points,
+                p.input_zero_point,
+                &output,
+            )?;
             Algorithm::Gemm(gemm)
         };
         Ok(QConv2d {
