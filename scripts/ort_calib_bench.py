@@ -2,7 +2,7 @@
 """Calibration cost of static quantization: ONNX Runtime's entropy calibration against
 `lowbit quantize --approach static`, on the same model and inputs, in one run.
 
-Usage: ort_calib_bench.py MODEL.onnx --lowbit PATH/TO/lowbit [--n 100] [--preset x86]
+Usage: ort_calib_bench.py MODEL.onnx --lowbit PATH/TO/lowbit [--n 100] [--preset x86] [--recipe R.toml]
 
 Both tools run as child processes under `/usr/bin/time -v`, which gives wall time and
 peak resident memory the same way for each. The inputs are N samples uniform in
@@ -78,6 +78,7 @@ def main():
     parser.add_argument("--lowbit", help="the lowbit binary")
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--preset", default="x86")
+    parser.add_argument("--recipe", help="a TOML recipe laid over the preset")
     parser.add_argument("--ort-child", nargs=2, metavar=("INPUTS", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ort_child:
@@ -113,6 +114,7 @@ def main():
                 "--output",
                 os.path.join(tmp, "lowbit.onnx"),
                 "--json",
+                *(["--recipe", args.recipe] if args.recipe else []),
             ]
         )
     print(
