@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lowbit_kernels::int8::ops::{ConvGeometry, OutputType, QConv2d, QConvParams};
 use lowbit_kernels::int8::requant::PerChannel;
-use lowbit_kernels::int8::{available_tiers, Tier};
+use lowbit_kernels::int8::{available_tiers, bench::thread_cpu_seconds, Tier};
 
 /// (channels, input side, kernel, stride) of EfficientNet-Lite0 depthwise layers.
 const DEPTHWISE: [(usize, usize, usize, usize); 4] =
@@ -56,16 +56,6 @@ fn time_per_call(conv: &QConv2d, x: &[u8], side: usize, out: &mut [u8], min_time
         start.elapsed().as_secs_f64() / calls,
         (thread_cpu_seconds() - cpu_start) / calls,
     )
-}
-
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; on failure it stays zero, spoiling only the figure.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 fn main() {

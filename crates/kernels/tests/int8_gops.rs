@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use lowbit_kernels::int8::{
-    available_tiers, bench::measure_gemm_gops, gemm_kernel_name, gemm_u8i8_i32, BZeroPoints, PackedWeights,
-    Tier, WeightLayout,
+    available_tiers,
+    bench::{measure_gemm_gops, thread_cpu_seconds},
+    gemm_kernel_name, gemm_u8i8_i32, BZeroPoints, PackedWeights, Tier, WeightLayout,
 };
 
 const SHAPES: [(usize, usize, usize); 3] = [(1024, 1024, 1024), (3136, 64, 576), (196, 256, 2304)];
@@ -97,14 +98,4 @@ fn best_gops(tier: Tier, (m, n, k): (usize, usize, usize), aligned: bool, repeat
         })
         .fold(f64::INFINITY, f64::min);
     2.0 * (m * n * k) as f64 / best.max(1e-9) / 1e9
-}
-
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer and CLOCK_THREAD_CPUTIME_ID exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

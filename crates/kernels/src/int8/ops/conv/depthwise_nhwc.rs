@@ -32,6 +32,15 @@ use crate::f32::ConvGeometry;
 /// Channels per block (two i32 accumulator vectors).
 const LANES: usize = 32;
 
+/// The blocks of `channels`: each block's first channel and the mask of its channels
+/// that exist (all 32 bits but in the last, partial block).
+pub(super) fn channel_blocks(channels: usize) -> impl Iterator<Item = (usize, u32)> {
+    (0..channels).step_by(LANES).map(move |c0| {
+        let count = (channels - c0).min(LANES);
+        (c0, u32::MAX >> (LANES - count))
+    })
+}
+
 /// Position of channel `c` in the tables: blocks of 32 channels, each stored as the
 /// low-interleave vector then the high-interleave vector (see the module documentation).
 fn table_index(c: usize) -> usize {
@@ -194,13 +203,8 @@ impl NhwcDepthwise {
     /// AVX-512F and BW; see the call site.
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn pixel(&self, pointers: &[*const u8], out: &mut [u8]) {
-        let full = self.channels / LANES * LANES;
-        for c0 in (0..full).step_by(LANES) {
-            self.block(pointers, c0, u32::MAX, out.as_mut_ptr());
-        }
-        if full < self.channels {
-            let mask = (1u32 << (self.channels - full)) - 1;
-            self.block(pointers, full, mask, out.as_mut_ptr());
+        for (c0, mask) in channel_blocks(self.channels) {
+            self.block(pointers, c0, mask, out.as_mut_ptr());
         }
     }
 

@@ -23,6 +23,7 @@
 use std::arch::x86_64::*;
 
 use super::super::params::OutputRequant;
+use super::depthwise_nhwc::channel_blocks;
 
 /// Channels per block: one 256-bit vector of input bytes per tap.
 const LANES: usize = 32;
@@ -128,13 +129,8 @@ impl QuadDepthwise {
     /// `new` returned `Some` on this CPU; see above for the pointers.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
     pub(super) unsafe fn pixel(&self, pointers: &[*const u8], out: &mut [u8]) {
-        let full = self.channels / LANES * LANES;
-        for c0 in (0..full).step_by(LANES) {
-            self.block(pointers, c0, u32::MAX, out.as_mut_ptr());
-        }
-        if full < self.channels {
-            let mask = (1u32 << (self.channels - full)) - 1;
-            self.block(pointers, full, mask, out.as_mut_ptr());
+        for (c0, mask) in channel_blocks(self.channels) {
+            self.block(pointers, c0, mask, out.as_mut_ptr());
         }
     }
 

@@ -35,18 +35,29 @@ fn chunk_rows(cols: usize) -> usize {
 
 #[derive(Debug)]
 pub(super) struct GemmConv {
-    /// One packed `K × N` matrix per group.
-    packed: Vec<PackedWeights>,
-    /// Per output channel.
-    weight_zero_points: Vec<i32>,
-    /// Per group: its output channels' requantization laid out for whole blocks, where
-    /// their period is short enough to table.
-    tables: Vec<Option<ColumnTable>>,
-    /// The whole conv with requantization in registers, where it applies (one group,
-    /// the AVX-512 VNNI tier, weight zero points 0).
-    #[cfg(target_arch = "x86_64")]
-    fused: Option<FusedVnniGemm>,
+    /// Depth of a patch row: `kh · kw · in_channels/group`.
+    k: usize,
+    multiply: Multiply,
     pointwise: bool,
+}
+
+/// How the patch matrix meets the weights.
+#[derive(Debug)]
+enum Multiply {
+    /// The crate's GEMM into i32 accumulators, then a requantize pass.
+    Packed {
+        /// One packed `K × N` matrix per group.
+        packed: Vec<PackedWeights>,
+        /// Per output channel.
+        weight_zero_points: Vec<i32>,
+        /// Per group: its output channels' requantization laid out for whole blocks,
+        /// where their period is short enough to table.
+        tables: Vec<Option<ColumnTable>>,
+    },
+    /// The whole conv with requantization in registers, where it applies (one group, the
+    /// AVX-512 VNNI tier, weight zero points 0).
+    #[cfg(target_arch = "x86_64")]
+    Fused(FusedVnniGemm),
 }
 
 impl GemmConv {
@@ -69,38 +80,48 @@ impl GemmConv {
                 channels_last(group_weights, g.in_channels / g.group, g.kernel[0] * g.kernel[1])
             })
             .collect();
-        let packed = reordered
-            .iter()
-            .map(|group_weights| PackedWeights::pack(tier, WeightLayout::NByK, k, n, group_weights))
-            .collect::<Result<Vec<_>, _>>()?;
+        let pointwise = is_pointwise(g);
         #[cfg(target_arch = "x86_64")]
-        let fused = (g.group == 1 && tier == Tier::Avx512Vnni)
-            .then(|| FusedVnniGemm::new(k, n, &reordered[0], &weight_zero_points, input_zero_point, output))
-            .flatten();
+        if g.group == 1 && tier == Tier::Avx512Vnni {
+            if let Some(fused) =
+                FusedVnniGemm::new(k, n, &reordered[0], &weight_zero_points, input_zero_point, output)
+            {
+                let multiply = Multiply::Fused(fused);
+                return Ok(GemmConv {
+                    k,
+                    multiply,
+                    pointwise,
+                });
+            }
+        }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = input_zero_point;
-        let tables = (0..g.group)
-            .map(|group| {
-                let channels = group * n..(group + 1) * n;
-                ColumnTable::new(&output.multiplier[channels.clone()], &output.bias[channels])
-            })
-            .collect();
-        Ok(GemmConv {
-            packed,
+        let multiply = Multiply::Packed {
+            packed: reordered
+                .iter()
+                .map(|group_weights| PackedWeights::pack(tier, WeightLayout::NByK, k, n, group_weights))
+                .collect::<Result<Vec<_>, _>>()?,
             weight_zero_points,
-            tables,
-            #[cfg(target_arch = "x86_64")]
-            fused,
-            pointwise: is_pointwise(g),
+            tables: (0..g.group)
+                .map(|group| {
+                    let channels = group * n..(group + 1) * n;
+                    ColumnTable::new(&output.multiplier[channels.clone()], &output.bias[channels])
+                })
+                .collect(),
+        };
+        Ok(GemmConv {
+            k,
+            multiply,
+            pointwise,
         })
     }
 
     pub(super) fn kernel_name(&self) -> &'static str {
-        #[cfg(target_arch = "x86_64")]
-        if self.fused.is_some() {
-            return "avx512vnni_gemm_requant_u8s8_8x32";
+        match &self.multiply {
+            Multiply::Packed { packed, .. } => gemm_kernel_name(packed[0].tier()),
+            #[cfg(target_arch = "x86_64")]
+            Multiply::Fused(_) => "avx512vnni_gemm_requant_u8s8_8x32",
         }
-        gemm_kernel_name(self.packed[0].tier())
     }
 
     /// One batch item in NHWC: `x` is `[h, w, Cin]`, `out` is `[oh, ow, Cout]`. With one
@@ -116,44 +137,29 @@ impl GemmConv {
         out: &mut [u8],
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let (cin_g, cout_g) = (g.in_channels / g.group, g.out_channels / g.group);
+        let (packed, weight_zero_points, tables) = match &self.multiply {
+            Multiply::Packed {
+                packed,
+                weight_zero_points,
+                tables,
+            } => (packed, weight_zero_points, tables),
+            #[cfg(target_arch = "x86_64")]
+            Multiply::Fused(fused) => {
+                let patches = self.patches(g, image, x, 0, &mut scratch.patches);
+                fused.run(image.oh * image.ow, patches, out);
+                return Ok(());
+            }
+        };
+        let cout_g = g.out_channels / g.group;
         let pixels = image.oh * image.ow;
-        let k = self.packed[0].k();
+        let k = self.k;
         let za = i32::from(image.zero_point);
         let rows = chunk_rows(cout_g).min(pixels);
-        #[cfg(target_arch = "x86_64")]
-        if let Some(fused) = &self.fused {
-            let patches: &[u8] = if self.pointwise {
-                x
-            } else {
-                let patches = prefix(&mut scratch.patches, pixels * k);
-                let channels = Channels {
-                    first: 0,
-                    count: cin_g,
-                    stride: g.in_channels,
-                };
-                im2col(g, image, channels, x, patches);
-                patches
-            };
-            fused.run(pixels, patches, out);
-            return Ok(());
-        }
         let acc = prefix(&mut scratch.acc, rows * cout_g);
-        for (group, packed) in self.packed.iter().enumerate() {
-            let patches: &[u8] = if self.pointwise && g.group == 1 {
-                x
-            } else {
-                let patches = prefix(&mut scratch.patches, pixels * k);
-                let channels = Channels {
-                    first: group * cin_g,
-                    count: cin_g,
-                    stride: g.in_channels,
-                };
-                im2col(g, image, channels, x, patches);
-                patches
-            };
+        for (group, packed) in packed.iter().enumerate() {
+            let patches = self.patches(g, image, x, group, &mut scratch.patches);
             let first = group * cout_g;
-            let zb = BZeroPoints::PerColumn(&self.weight_zero_points[first..first + cout_g]);
+            let zb = BZeroPoints::PerColumn(&weight_zero_points[first..first + cout_g]);
             let group_out = prefix(
                 &mut scratch.group_output,
                 if g.group == 1 { 0 } else { pixels * cout_g },
@@ -168,7 +174,7 @@ impl GemmConv {
                 } else {
                     &mut group_out[r0 * cout_g..][..m * cout_g]
                 };
-                match &self.tables[group] {
+                match &tables[group] {
                     Some(table) => table.requantize(tier, m, acc, (output.zero_point, output.range), out)?,
                     None => output.run(tier, (m, cout_g), acc, ChannelAxis::Columns, first, out)?,
                 }
@@ -183,6 +189,30 @@ impl GemmConv {
             }
         }
         Ok(())
+    }
+
+    /// Group `group`'s patch matrix (`pixels × k`): `x` itself for an ungrouped pointwise
+    /// conv, else its channels gathered by im2col into `buffer`.
+    fn patches<'a>(
+        &self,
+        g: &ConvGeometry,
+        image: &Image,
+        x: &'a [u8],
+        group: usize,
+        buffer: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
+        if self.pointwise && g.group == 1 {
+            return x;
+        }
+        let patches = prefix(buffer, image.oh * image.ow * self.k);
+        let count = g.in_channels / g.group;
+        let channels = Channels {
+            first: group * count,
+            count,
+            stride: g.in_channels,
+        };
+        im2col(g, image, channels, x, patches);
+        patches
     }
 }
 
