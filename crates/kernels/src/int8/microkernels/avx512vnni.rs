@@ -1,10 +1,13 @@
 //! AVX-512 VNNI microkernel: 512-bit `vpdpbusd`, 8 rows × 32 columns.
 //!
-//! Written with `std::arch` intrinsics (stable since Rust 1.89) rather than `asm!`: the
-//! compiler allocates the 16 accumulators + 2 B vectors in registers and folds the A
-//! broadcasts into `vpdpbusd`'s `{1to16}` memory operand, which is what hand-written
-//! assembly would do, while keeping the code checked and readable.
+//! The K loop is inline `asm!`, the set-up and stores are intrinsics. A's bytes are the
+//! unsigned operand of `vpdpbusd`, which cannot come from memory, so each row's four k
+//! values are broadcast into a register first. From intrinsics, LLVM addressed the eight
+//! A rows through a chain of seven dependent adds per k group, which competed with the
+//! `vpdpbusd`s for ports; the loop below addresses them as `a + s·{0,1,2,4}`, `a + 3s`
+//! and `a5 + s·{0,1,2}` and advances two pointers (+2-3% at 1024³).
 
+use std::arch::asm;
 use std::arch::x86_64::*;
 
 use super::TileArgs;
@@ -29,19 +32,59 @@ pub(crate) unsafe fn avx512vnni_gemm_u8s8_8x32(t: &TileArgs) {
             row[1] = _mm512_loadu_si512(c.add(16).cast());
         }
     }
-    let mut b = t.b;
-    let mut a = t.a;
-    for _ in 0..t.k_groups {
-        let b0 = _mm512_loadu_si512(b.cast());
-        let b1 = _mm512_loadu_si512(b.add(64).cast());
-        for (r, row) in acc.iter_mut().enumerate() {
-            // Four consecutive k values of row r, the same for all 16 lanes.
-            let a4 = _mm512_set1_epi32(a.add(r * t.a_stride).cast::<i32>().read_unaligned());
-            row[0] = _mm512_dpbusd_epi32(row[0], a4, b0);
-            row[1] = _mm512_dpbusd_epi32(row[1], a4, b1);
-        }
-        b = b.add(GROUP_BYTES);
-        a = a.add(4);
+    if t.k_groups > 0 {
+        let s = t.a_stride;
+        let [[c0, c1], [c2, c3], [c4, c5], [c6, c7], [c8, c9], [c10, c11], [c12, c13], [c14, c15]] = &mut acc;
+        // Per k group: the group's two B vectors (zmm16/17), then each row's four A bytes
+        // broadcast (zmm18/19 alternately) into that row's two accumulators.
+        // SAFETY: the tile has MR full rows of `4·k_groups` bytes at stride `s` and B
+        // `k_groups` groups of GROUP_BYTES (see `MicroKernel`); only those are read.
+        asm!(
+            "2:",
+            "vmovdqu64 zmm16, [{b}]",
+            "vmovdqu64 zmm17, [{b} + 64]",
+            "vpbroadcastd zmm18, dword ptr [{a}]",
+            "vpbroadcastd zmm19, dword ptr [{a} + {s}]",
+            "vpdpbusd {c0}, zmm18, zmm16",
+            "vpdpbusd {c1}, zmm18, zmm17",
+            "vpbroadcastd zmm18, dword ptr [{a} + {s} * 2]",
+            "vpdpbusd {c2}, zmm19, zmm16",
+            "vpdpbusd {c3}, zmm19, zmm17",
+            "vpbroadcastd zmm19, dword ptr [{a} + {s3}]",
+            "vpdpbusd {c4}, zmm18, zmm16",
+            "vpdpbusd {c5}, zmm18, zmm17",
+            "vpbroadcastd zmm18, dword ptr [{a} + {s} * 4]",
+            "vpdpbusd {c6}, zmm19, zmm16",
+            "vpdpbusd {c7}, zmm19, zmm17",
+            "vpbroadcastd zmm19, dword ptr [{a5}]",
+            "vpdpbusd {c8}, zmm18, zmm16",
+            "vpdpbusd {c9}, zmm18, zmm17",
+            "vpbroadcastd zmm18, dword ptr [{a5} + {s}]",
+            "vpdpbusd {c10}, zmm19, zmm16",
+            "vpdpbusd {c11}, zmm19, zmm17",
+            "vpbroadcastd zmm19, dword ptr [{a5} + {s} * 2]",
+            "vpdpbusd {c12}, zmm18, zmm16",
+            "vpdpbusd {c13}, zmm18, zmm17",
+            "vpdpbusd {c14}, zmm19, zmm16",
+            "vpdpbusd {c15}, zmm19, zmm17",
+            "add {a}, 4",
+            "add {a5}, 4",
+            "sub {b}, -128",
+            "dec {n}",
+            "jnz 2b",
+            a = inout(reg) t.a => _,
+            a5 = inout(reg) t.a.add(5 * s) => _,
+            s = in(reg) s,
+            s3 = in(reg) 3 * s,
+            b = inout(reg) t.b => _,
+            n = inout(reg) t.k_groups => _,
+            c0 = inout(zmm_reg) *c0, c1 = inout(zmm_reg) *c1, c2 = inout(zmm_reg) *c2, c3 = inout(zmm_reg) *c3,
+            c4 = inout(zmm_reg) *c4, c5 = inout(zmm_reg) *c5, c6 = inout(zmm_reg) *c6, c7 = inout(zmm_reg) *c7,
+            c8 = inout(zmm_reg) *c8, c9 = inout(zmm_reg) *c9, c10 = inout(zmm_reg) *c10, c11 = inout(zmm_reg) *c11,
+            c12 = inout(zmm_reg) *c12, c13 = inout(zmm_reg) *c13, c14 = inout(zmm_reg) *c14, c15 = inout(zmm_reg) *c15,
+            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+            options(nostack, readonly),
+        );
     }
     for (r, row) in acc.iter().enumerate() {
         let c = t.c.add(r * t.ldc);
