@@ -117,8 +117,9 @@ static AVXVNNI: GemmConfig = GemmConfig {
     a_layout: ALayout::RowMajor,
     a_in_place_align: 1,
     widen_to_i16: false,
-    kc: 512,
-    mc: 192,
+    // One K pass up to K = 1024, as for AVX-512 VNNI (+3-6% at 1024³ and on layer shapes).
+    kc: 1024,
+    mc: 96,
     nc: 512,
     rows_outer: false,
     kernel: avxvnni::avxvnni_gemm_u8s8_6x16,
