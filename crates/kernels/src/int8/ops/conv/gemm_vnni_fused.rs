@@ -41,6 +41,9 @@ pub(super) struct FusedVnniGemm {
     /// Output range minus the zero point.
     lo: f32,
     hi: f32,
+    /// The clamp to `lo..=hi` can be left to the saturating packs: the range is the
+    /// output type's whole range and no `sum · multiplier` can leave i32 (see `new`).
+    saturating_packs_clamp: bool,
 }
 
 impl FusedVnniGemm {
@@ -82,6 +85,13 @@ impl FusedVnniGemm {
             multiplier[col] = output.multiplier[col];
         }
         let zp = output.zero_point;
+        // Without wrapping, |sum| ≤ |start| + K·255·128; kept under 2³⁰ after the multiplier
+        // so that rounding to i32 never overflows, which the clamp would otherwise prevent.
+        let largest_term = (k * 255 * 128) as f64;
+        let bounded = start.iter().zip(&multiplier).all(|(s, m)| {
+            (f64::from(s.unsigned_abs()) + largest_term) * f64::from(m.abs()) < f64::from(1u32 << 30)
+        });
+        let whole_type = output.range == (0, 255) || output.range == (-128, 127);
         Some(FusedVnniGemm {
             k,
             n,
@@ -91,6 +101,7 @@ impl FusedVnniGemm {
             zero_point: zp,
             lo: (output.range.0 - zp) as f32,
             hi: (output.range.1 - zp) as f32,
+            saturating_packs_clamp: whole_type && bounded && largest_term < f64::from(1u32 << 30),
         })
     }
 
@@ -115,19 +126,33 @@ impl FusedVnniGemm {
     /// AVX-512 F/BW/VL/VNNI; `a` and `out` hold the same whole number of rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn rows(&self, a: &[u8], out: &mut [u8]) {
+        if self.saturating_packs_clamp {
+            self.rows_with::<false>(a, out);
+        } else {
+            self.rows_with::<true>(a, out);
+        }
+    }
+
+    /// [`Self::rows`] with the clamp in the epilogue or (`CLAMP == false`) without it.
+    ///
+    /// # Safety
+    /// As for [`Self::rows`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn rows_with<const CLAMP: bool>(&self, a: &[u8], out: &mut [u8]) {
         let rows = a.len() / self.k;
         for r0 in (0..rows).step_by(MR) {
             let (a, out) = (a[r0 * self.k..].as_ptr(), out[r0 * self.n..].as_mut_ptr());
             for panel in 0..self.n.div_ceil(NR) {
                 match rows - r0 {
-                    1 => self.tile::<1>(a, panel, out),
-                    2 => self.tile::<2>(a, panel, out),
-                    3 => self.tile::<3>(a, panel, out),
-                    4 => self.tile::<4>(a, panel, out),
-                    5 => self.tile::<5>(a, panel, out),
-                    6 => self.tile::<6>(a, panel, out),
-                    7 => self.tile::<7>(a, panel, out),
-                    _ => self.tile::<MR>(a, panel, out),
+                    1 => self.tile::<1, CLAMP>(a, panel, out),
+                    2 => self.tile::<2, CLAMP>(a, panel, out),
+                    3 => self.tile::<3, CLAMP>(a, panel, out),
+                    4 => self.tile::<4, CLAMP>(a, panel, out),
+                    5 => self.tile::<5, CLAMP>(a, panel, out),
+                    6 => self.tile::<6, CLAMP>(a, panel, out),
+                    7 => self.tile::<7, CLAMP>(a, panel, out),
+                    _ => self.tile::<MR, CLAMP>(a, panel, out),
                 }
             }
         }
@@ -140,7 +165,7 @@ impl FusedVnniGemm {
     /// AVX-512 F/BW/VL/VNNI; `a` addresses `R` rows of `k` bytes and `out` `R` rows of `n`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn tile<const R: usize>(&self, a: *const u8, panel: usize, out: *mut u8) {
+    unsafe fn tile<const R: usize, const CLAMP: bool>(&self, a: *const u8, panel: usize, out: *mut u8) {
         let (k, c0) = (self.k, panel * NR);
         let groups = k.div_ceil(4);
         let b = self.b.as_ptr().add(panel * groups * NR);
@@ -180,29 +205,36 @@ impl FusedVnniGemm {
         }
         let multiplier = [0, 16].map(|h| _mm512_loadu_ps(self.multiplier.as_ptr().add(c0 + h)));
         let (lo, hi) = (_mm512_set1_ps(self.lo), _mm512_set1_ps(self.hi));
-        // The rule without the zero point: round(clamp(sum · multiplier)).
-        let round = |sums: __m512i, h: usize| {
+        // The rule without the zero point: round(clamp(sum · multiplier)). Without CLAMP
+        // the packs below saturate to the same bytes.
+        let round = |sums: __m512i, h: usize, clamp: bool| {
             let x = _mm512_mul_ps(_mm512_cvtepi32_ps(sums), multiplier[h]);
-            let x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+            let x = if clamp {
+                _mm512_min_ps(_mm512_max_ps(x, lo), hi)
+            } else {
+                x
+            };
             _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x)
         };
         let live = (self.n - c0).min(NR);
         let mask = (u64::MAX >> (64 - live)) as __mmask32;
         let row_out = |r: usize| out.add(r * self.n + c0);
         for r in (0..R - R % 2).step_by(2) {
-            // Two rows narrowed together: the saturating packs are exact (every value and
-            // its sum with the zero point is in the output range) and interleave per
-            // 128-bit lane, which the dword permute undoes, leaving row `r` in the low
-            // and row `r + 1` in the high 32 bytes.
+            // Two rows narrowed together. The packs saturate: after the clamp every value
+            // and its sum with the zero point is in the output range, so they are exact;
+            // without it, saturating to i16, adding the zero point with saturation and
+            // saturating to the output type clamps to that type's whole range, which is
+            // the range then. They interleave per 128-bit lane, which the dword permute
+            // undoes, leaving row `r` in the low and row `r + 1` in the high 32 bytes.
             let q = [
-                round(acc[r][0], 0),
-                round(acc[r][1], 1),
-                round(acc[r + 1][0], 0),
-                round(acc[r + 1][1], 1),
+                round(acc[r][0], 0, CLAMP),
+                round(acc[r][1], 1, CLAMP),
+                round(acc[r + 1][0], 0, CLAMP),
+                round(acc[r + 1][1], 1, CLAMP),
             ];
             let zp = _mm512_set1_epi16(self.zero_point as i16);
-            let low = _mm512_add_epi16(_mm512_packs_epi32(q[0], q[1]), zp);
-            let high = _mm512_add_epi16(_mm512_packs_epi32(q[2], q[3]), zp);
+            let low = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp);
+            let high = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp);
             let bytes = if self.lo + self.zero_point as f32 >= 0.0 {
                 _mm512_packus_epi16(low, high)
             } else {
@@ -218,7 +250,8 @@ impl FusedVnniGemm {
             let zp = _mm512_set1_epi32(self.zero_point);
             for (h, sums) in acc[r].iter().enumerate() {
                 let lanes = (mask >> (16 * h)) as __mmask16;
-                let q = _mm512_add_epi32(round(*sums, h), zp);
+                // The truncating store needs the clamp, whatever CLAMP says.
+                let q = _mm512_add_epi32(round(*sums, h, true), zp);
                 _mm512_mask_cvtepi32_storeu_epi8(row_out(r).add(16 * h).cast(), lanes, q);
             }
         }
