@@ -18,9 +18,8 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::super::params::OutputRequant;
+use crate::int8::microkernels::avx512vnni::{accumulate_8x32, MR};
 
-/// Rows (pixels) per tile.
-const MR: usize = 8;
 /// Columns (output channels) per panel: two vectors of 16 lanes.
 const NR: usize = 32;
 /// Rows per parallel task when the pool has several threads.
@@ -171,7 +170,7 @@ impl FusedVnniGemm {
         let b = self.b.as_ptr().add(panel * groups * NR);
         let start = [0, 16].map(|h| _mm512_loadu_si512(self.start.as_ptr().add(c0 + h).cast()));
         let mut acc = [start; R];
-        let mut multiply = |g: usize, a4: [__m512i; R]| {
+        let multiply = |acc: &mut [[__m512i; 2]; R], g: usize, a4: [__m512i; R]| {
             let b0 = _mm512_loadu_si512(b.add(g * NR).cast());
             let b1 = _mm512_loadu_si512(b.add(g * NR + 16).cast());
             for (row, a4) in acc.iter_mut().zip(a4) {
@@ -179,20 +178,29 @@ impl FusedVnniGemm {
                 row[1] = _mm512_dpbusd_epi32(row[1], a4, b1);
             }
         };
-        for g in 0..k / 4 {
-            // Four consecutive k values of each row, the same in all 16 lanes.
-            multiply(
-                g,
-                std::array::from_fn(|r| {
-                    _mm512_set1_epi32(a.add(r * k + 4 * g).cast::<i32>().read_unaligned())
-                }),
-            );
+        if R == MR {
+            // Full tiles share the GEMM microkernel's K loop.
+            // SAFETY: R == MR, so `acc` is exactly an MR-row array.
+            let full = &mut *acc.as_mut_ptr().cast::<[[__m512i; 2]; MR]>();
+            accumulate_8x32(full, a, k, b.cast(), k / 4);
+        } else {
+            for g in 0..k / 4 {
+                // Four consecutive k values of each row, the same in all 16 lanes.
+                multiply(
+                    &mut acc,
+                    g,
+                    std::array::from_fn(|r| {
+                        _mm512_set1_epi32(a.add(r * k + 4 * g).cast::<i32>().read_unaligned())
+                    }),
+                );
+            }
         }
         if k % 4 != 0 {
             // The last k values of each row: the bytes past `k` belong to the next row
             // (or past the end), so they are gathered one by one and the rest is 0.
             let g = k / 4;
             multiply(
+                &mut acc,
                 g,
                 std::array::from_fn(|r| {
                     let mut bytes = [0u8; 4];
