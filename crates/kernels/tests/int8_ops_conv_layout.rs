@@ -237,6 +237,64 @@ fn every_layout_matches_the_nchw_run() {
     );
 }
 
+/// Shapes aimed at the VNNI kernel's runs of adjacent outputs (3×3 and 5×5, horizontal
+/// stride 1): widths that leave a remainder (or fill no run), rows with more runs than
+/// one batch, asymmetric and TF-SAME padding, partial and several channel blocks,
+/// vertical stride or dilation 2, and seeds whose weights fit i8 (the kernel's domain)
+/// with input zero points 0–255, u8/i8 outputs and ReLU ranges.
+#[test]
+fn runs_of_adjacent_outputs_match_the_nchw_run() {
+    let mut cases = Vec::new();
+    for k in [3, 5] {
+        for (pads, w) in [
+            ([k / 2; 4], 1),
+            ([k / 2; 4], 2),
+            ([k / 2; 4], 3),
+            ([k / 2; 4], 6),
+            ([k / 2; 4], 7),
+            ([0; 4], k + 2),
+            ([0; 4], k + 5),
+            ([0, 0, k - 1, k - 1], 10),
+            ([1, k - 1, 2, 0], 11),
+            ([k / 2; 4], 45),
+            ([k / 2; 4], 61),
+        ] {
+            for c in [5, 33, 96] {
+                cases.push((shape(c, c, c, k, 1, pads, [k + 1, w.max(k)]), None));
+            }
+        }
+        // Only the vertical stride or dilation differs from 1: rows still run.
+        for vertical in [([2, 1], [1, 1]), ([1, 1], [2, 1])] {
+            cases.push((
+                shape(40, 40, 40, k, 1, [k / 2; 4], [2 * k + 1, 13]),
+                Some(vertical),
+            ));
+        }
+    }
+    let mut failures = Vec::new();
+    for (i, (s, vertical)) in cases.into_iter().enumerate() {
+        for seed in [0, 2, 5, 254, 255] {
+            let mut c = case(
+                Shape {
+                    batch: 1 + i % 2,
+                    ..s
+                },
+                seed,
+            );
+            if let Some((strides, dilations)) = vertical {
+                (c.g.strides, c.g.dilations) = (strides, dilations);
+            }
+            failures.extend(check(&c).err());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {}",
+        failures.len(),
+        failures[0]
+    );
+}
+
 #[test]
 fn depthwise_has_an_nhwc_kernel_on_avx512() {
     let conv = build(Tier::Scalar, &case(shape(32, 32, 32, 3, 1, [1; 4], [8, 8]), 0));

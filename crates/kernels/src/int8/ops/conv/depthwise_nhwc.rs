@@ -26,6 +26,7 @@ use rayon::prelude::*;
 
 use super::super::params::OutputRequant;
 use super::depthwise_nhwc_vnni::{QuadDepthwise, GROUP};
+use super::depthwise_nhwc_vnni_run::QuadRun;
 use super::Image;
 use crate::f32::ConvGeometry;
 
@@ -145,43 +146,29 @@ impl NhwcDepthwise {
         let [dh, dw] = g.dilations;
         let c = self.channels;
         let taps = kh * kw;
-        let zero = self.zero_pixel.as_ptr();
-        let mut pointers = [zero; MAX_TAPS.next_multiple_of(GROUP)];
-        // Input row of each filter row, or None over padding.
         let mut rows = [None; MAX_TAPS];
         for (ky, row) in rows.iter_mut().enumerate().take(kh) {
             let iy = (oy * sh + ky * dh) as isize - g.pads[0] as isize;
             *row = (0..image.h as isize).contains(&iy).then_some(iy as usize);
         }
-        let all_rows = rows[..kh].iter().all(Option::is_some);
-        let top = rows[0].unwrap_or(0);
-        // Offsets of the taps from the first one, for interior pixels.
-        let mut offsets = [0usize; MAX_TAPS];
-        for (t, offset) in offsets.iter_mut().enumerate().take(taps) {
-            *offset = ((t / kw) * dh * image.w + (t % kw) * dw) * c;
+        let window = Window {
+            x,
+            rows: &rows[..kh],
+            top: rows[..kh].iter().all(Option::is_some).then(|| rows[0]).flatten(),
+            row_step: dh * image.w,
+            width: image.w,
+            channels: c,
+            zero: self.zero_pixel.as_ptr(),
+        };
+        let mut pointers = [window.zero; POINTERS];
+        let mut done = 0;
+        if let Some((quads, runs)) = self.quads.as_deref().and_then(|q| Some((q, q.runs_for(g)?))) {
+            done = self.run_runs(quads, runs, &window, g.pads[1], out);
         }
-        for (ox, pixel) in out.chunks_exact_mut(c).enumerate() {
+        let offsets = window.offsets(kw, dw);
+        for (ox, pixel) in out.chunks_exact_mut(c).enumerate().skip(done) {
             let left = (ox * sw) as isize - g.pads[1] as isize;
-            let right = left + ((kw - 1) * dw) as isize;
-            if all_rows && left >= 0 && right < image.w as isize {
-                // Interior: every tap is in the image, at a fixed offset from the first.
-                let base = x[(top * image.w + left as usize) * c..].as_ptr();
-                for (pointer, offset) in pointers.iter_mut().zip(&offsets[..taps]) {
-                    *pointer = base.wrapping_add(*offset);
-                }
-            } else {
-                for (ky, row) in rows.iter().enumerate().take(kh) {
-                    for kx in 0..kw {
-                        let ix = left + (kx * dw) as isize;
-                        pointers[ky * kw + kx] = match row {
-                            Some(iy) if (0..image.w as isize).contains(&ix) => {
-                                x[(iy * image.w + ix as usize) * c..].as_ptr()
-                            }
-                            _ => zero,
-                        };
-                    }
-                }
-            }
+            window.gather(left, kw, dw, &offsets, &mut pointers[..taps]);
             // Taps past the last one (to a whole pair or group) have weight 0; any
             // readable pixel will do.
             let last = pointers[taps - 1];
@@ -197,6 +184,51 @@ impl NhwcDepthwise {
                 }
             }
         }
+    }
+
+    /// The outputs of one row that runs of adjacent pixels serve (all but the last few):
+    /// runs in batches of up to [`RUN_POINTERS`] pointers, then a shorter run where one
+    /// pays. Returns how many outputs were written.
+    fn run_runs(
+        &self,
+        quads: &QuadDepthwise,
+        runs: &QuadRun,
+        window: &Window,
+        pad_left: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let c = self.channels;
+        let width = out.len() / c;
+        let (outputs, span) = (runs.outputs(), runs.span());
+        let per_run = window.rows.len() * span;
+        let offsets = window.offsets(span, 1);
+        let mut pointers = [window.zero; RUN_POINTERS];
+        // Pointers of the runs whose first outputs are `first`, `first + run_outputs`, ….
+        let gather = |pointers: &mut [*const u8], first: usize, run_outputs: usize| {
+            for (run, run_pointers) in pointers.chunks_exact_mut(per_run).enumerate() {
+                let left = (first + run * run_outputs) as isize - pad_left as isize;
+                window.gather(left, span, 1, &offsets, run_pointers);
+            }
+        };
+        let mut done = 0;
+        while done + outputs <= width {
+            let count = ((width - done) / outputs).min(RUN_POINTERS / per_run);
+            let batch = &mut pointers[..count * per_run];
+            gather(batch, done, outputs);
+            let end = done + count * outputs;
+            // SAFETY: `runs` belongs to `quads`, whose `new` checked the CPU; every
+            // pointer addresses `c` readable bytes (see `run_row`).
+            unsafe { runs.run(quads, outputs, batch, &mut out[done * c..end * c]) };
+            done = end;
+        }
+        if let Some(rest) = runs.shorter(width - done) {
+            let run = &mut pointers[..per_run];
+            gather(run, done, rest);
+            // SAFETY: as above.
+            unsafe { runs.run(quads, rest, run, &mut out[done * c..(done + rest) * c]) };
+            done += rest;
+        }
+        done
     }
 
     /// # Safety
@@ -251,5 +283,80 @@ impl NhwcDepthwise {
         let v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(self.lo)), _mm512_set1_ps(self.hi));
         let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
         _mm512_add_epi32(q, _mm512_set1_epi32(self.zero_point))
+    }
+}
+
+/// Pointers held for one output pixel: every tap, rounded up to whole groups.
+const POINTERS: usize = MAX_TAPS.next_multiple_of(GROUP);
+
+/// Pointers held for a batch of runs of adjacent outputs (eight 5×5 runs of 5 rows of 8
+/// pixels).
+const RUN_POINTERS: usize = 320;
+
+/// The input rows under one output row, for finding tap pixels.
+struct Window<'a> {
+    /// One batch item, `[h, w, C]`.
+    x: &'a [u8],
+    /// Input row of each filter row, or None over padding.
+    rows: &'a [Option<usize>],
+    /// The first filter row's input row, where every filter row is in the image.
+    top: Option<usize>,
+    /// Pixels from one filter row's input row to the next one's.
+    row_step: usize,
+    width: usize,
+    channels: usize,
+    /// One pixel of input zero points: what taps over padding read.
+    zero: *const u8,
+}
+
+impl Window<'_> {
+    /// Byte offsets of `columns` pixels `step` apart in each filter row from the first,
+    /// row after row, for windows that lie in the image.
+    fn offsets(&self, columns: usize, step: usize) -> [usize; POINTERS] {
+        let mut offsets = [0; POINTERS];
+        for (t, offset) in offsets.iter_mut().enumerate().take(self.rows.len() * columns) {
+            *offset = ((t / columns) * self.row_step + (t % columns) * step) * self.channels;
+        }
+        offsets
+    }
+
+    /// Fills `pointers` with `columns` pixels per filter row, `step` apart from input
+    /// column `left`, row after row: the input pixel, or the zero pixel over padding.
+    /// `offsets` are `self.offsets(columns, step)`.
+    #[inline(always)]
+    fn gather(
+        &self,
+        left: isize,
+        columns: usize,
+        step: usize,
+        offsets: &[usize; POINTERS],
+        pointers: &mut [*const u8],
+    ) {
+        let count = self.rows.len() * columns;
+        debug_assert_eq!(pointers.len(), count);
+        let right = left + ((columns - 1) * step) as isize;
+        let c = self.channels;
+        match self.top {
+            Some(top) if left >= 0 && right < self.width as isize => {
+                // Every tap in the image, at a fixed offset from the first.
+                let base = self.x[(top * self.width + left as usize) * c..].as_ptr();
+                for (pointer, offset) in pointers.iter_mut().zip(&offsets[..count]) {
+                    *pointer = base.wrapping_add(*offset);
+                }
+            }
+            _ => {
+                for (row, row_pointers) in self.rows.iter().zip(pointers.chunks_exact_mut(columns)) {
+                    for (j, pointer) in row_pointers.iter_mut().enumerate() {
+                        let ix = left + (j * step) as isize;
+                        *pointer = match row {
+                            Some(iy) if (0..self.width as isize).contains(&ix) => {
+                                self.x[(iy * self.width + ix as usize) * c..].as_ptr()
+                            }
+                            _ => self.zero,
+                        };
+                    }
+                }
+            }
+        }
     }
 }

@@ -19,14 +19,19 @@
 //! accumulators' lane order by four byte permutes (`vpermb`, AVX-512 VBMI) instead of the
 //! eight unpacks: its other three weights are 0, so the other bytes of each lane do not
 //! matter.
+//!
+//! Runs of adjacent outputs of square 3×3 and 5×5 filters with horizontal stride 1 share
+//! their interleaved input pixels instead ([`super::depthwise_nhwc_vnni_run`]).
 
 use std::arch::x86_64::*;
 
 use super::super::params::OutputRequant;
 use super::depthwise_nhwc::channel_blocks;
+use super::depthwise_nhwc_vnni_run::QuadRun;
+use crate::f32::ConvGeometry;
 
 /// Channels per block: one 256-bit vector of input bytes per tap.
-const LANES: usize = 32;
+pub(super) const LANES: usize = 32;
 
 /// Taps per `vpdpbusd`.
 pub(super) const GROUP: usize = 4;
@@ -48,7 +53,7 @@ const SPREAD: [[u8; LANES]; 4] = {
 };
 
 /// Position of channel `c` in the tables (see the module documentation).
-fn table_index(c: usize) -> usize {
+pub(super) fn table_index(c: usize) -> usize {
     let (block, i) = (c / LANES, c % LANES);
     let (half, within) = (i / 16, i % 16);
     block * LANES + (within / 4) * 8 + half * 4 + within % 4
@@ -73,6 +78,8 @@ pub(super) struct QuadDepthwise {
     unsigned: bool,
     /// Whether the last group holds one tap (spread by `vpermb`).
     single_tail: bool,
+    /// Tables for runs of adjacent outputs, for square filters that have them.
+    runs: Option<QuadRun>,
 }
 
 impl QuadDepthwise {
@@ -119,7 +126,18 @@ impl QuadDepthwise {
             hi: (output.range.1 - zp) as f32,
             unsigned: output.range.0 >= 0,
             single_tail: taps % GROUP == 1,
+            runs: QuadRun::new(taps, weights, channels),
         })
+    }
+
+    /// Channels of the conv (the row length of an NHWC pixel).
+    pub(super) fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// The run tables, where they serve this geometry.
+    pub(super) fn runs_for(&self, g: &ConvGeometry) -> Option<&QuadRun> {
+        self.runs.as_ref().filter(|runs| runs.fits(g))
     }
 
     /// One output pixel: `pointers` holds a whole number of groups of tap pixels (each
@@ -146,18 +164,10 @@ impl QuadDepthwise {
             }
         };
         let table = |t: *const i32, q: usize| _mm256_loadu_si256(t.add(c0 + 8 * q).cast());
-        let mut acc: [__m256i; 4] = std::array::from_fn(|q| table(self.bias.as_ptr(), q));
+        let mut acc = self.bias(c0);
         let groups = pointers.len() / GROUP - usize::from(self.single_tail);
         for (g, taps) in pointers.chunks_exact(GROUP).take(groups).enumerate() {
-            let (a, b, c, d) = (load(taps[0]), load(taps[1]), load(taps[2]), load(taps[3]));
-            let (ab_lo, ab_hi) = (_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b));
-            let (cd_lo, cd_hi) = (_mm256_unpacklo_epi8(c, d), _mm256_unpackhi_epi8(c, d));
-            let x = [
-                _mm256_unpacklo_epi16(ab_lo, cd_lo),
-                _mm256_unpackhi_epi16(ab_lo, cd_lo),
-                _mm256_unpacklo_epi16(ab_hi, cd_hi),
-                _mm256_unpackhi_epi16(ab_hi, cd_hi),
-            ];
+            let x = interleave(load(taps[0]), load(taps[1]), load(taps[2]), load(taps[3]));
             let weights = self.quads.as_ptr().add(g * self.padded);
             for q in 0..4 {
                 acc[q] = _mm256_dpbusd_epi32(acc[q], x[q], table(weights, q));
@@ -171,6 +181,21 @@ impl QuadDepthwise {
                 acc[q] = _mm256_dpbusd_epi32(acc[q], x, table(weights, q));
             }
         }
+        self.finish(acc, c0, mask, out);
+    }
+
+    /// The accumulators of channels `c0..c0 + 32` before any tap: the bias.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn bias(&self, c0: usize) -> [__m256i; 4] {
+        std::array::from_fn(|q| _mm256_loadu_si256(self.bias.as_ptr().add(c0 + 8 * q).cast()))
+    }
+
+    /// Requantizes the sums of channels `c0..c0 + 32` and stores those set in `mask` at
+    /// `out + c0`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn finish(&self, acc: [__m256i; 4], c0: usize, mask: u32, out: *mut u8) {
         let (lo, hi) = (_mm256_set1_ps(self.lo), _mm256_set1_ps(self.hi));
         let q: [__m256i; 4] = std::array::from_fn(|q| {
             let x = _mm256_mul_ps(
@@ -192,4 +217,20 @@ impl QuadDepthwise {
         };
         _mm256_mask_storeu_epi8(out.add(c0).cast(), mask, bytes);
     }
+}
+
+/// 32 channels of four tap pixels interleaved per channel: the i32 lane of a channel holds
+/// its byte of tap pixel `i` in byte `i`, and lane `4·half + r` of vector `q` is channel
+/// `16·half + 4q + r` (the lane order of the module documentation).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn interleave(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> [__m256i; 4] {
+    let (ab_lo, ab_hi) = (_mm256_unpacklo_epi8(a, b), _mm256_unpackhi_epi8(a, b));
+    let (cd_lo, cd_hi) = (_mm256_unpacklo_epi8(c, d), _mm256_unpackhi_epi8(c, d));
+    [
+        _mm256_unpacklo_epi16(ab_lo, cd_lo),
+        _mm256_unpackhi_epi16(ab_lo, cd_lo),
+        _mm256_unpacklo_epi16(ab_hi, cd_hi),
+        _mm256_unpackhi_epi16(ab_hi, cd_hi),
+    ]
 }

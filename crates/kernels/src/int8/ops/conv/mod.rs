@@ -15,6 +15,8 @@ mod depthwise_nhwc;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_nhwc_vnni;
 #[cfg(target_arch = "x86_64")]
+mod depthwise_nhwc_vnni_run;
+#[cfg(target_arch = "x86_64")]
 mod depthwise_vnni;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_x86;
