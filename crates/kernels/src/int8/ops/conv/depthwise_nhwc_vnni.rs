@@ -156,13 +156,7 @@ impl QuadDepthwise {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
     unsafe fn block(&self, pointers: &[*const u8], c0: usize, mask: u32, out: *mut u8) {
-        let load = |p: *const u8| {
-            if mask == u32::MAX {
-                _mm256_loadu_si256(p.add(c0).cast())
-            } else {
-                _mm256_maskz_loadu_epi8(mask, p.add(c0).cast())
-            }
-        };
+        let load = |p: *const u8| load_channels(p, c0, mask);
         let table = |t: *const i32, q: usize| _mm256_loadu_si256(t.add(c0 + 8 * q).cast());
         let mut acc = self.bias(c0);
         let groups = pointers.len() / GROUP - usize::from(self.single_tail);
@@ -233,4 +227,19 @@ pub(super) unsafe fn interleave(a: __m256i, b: __m256i, c: __m256i, d: __m256i) 
         _mm256_unpacklo_epi16(ab_hi, cd_hi),
         _mm256_unpackhi_epi16(ab_hi, cd_hi),
     ]
+}
+
+/// The 32 bytes of block `c0` at pixel `p`, those outside `mask` read as 0 (and not read:
+/// the last block may end where the pixel does).
+///
+/// # Safety
+/// AVX-512BW/VL; `p + c0` addresses the bytes set in `mask`.
+#[inline]
+#[target_feature(enable = "avx512bw,avx512vl")]
+pub(super) unsafe fn load_channels(p: *const u8, c0: usize, mask: u32) -> __m256i {
+    if mask == u32::MAX {
+        _mm256_loadu_si256(p.add(c0).cast())
+    } else {
+        _mm256_maskz_loadu_epi8(mask, p.add(c0).cast())
+    }
 }

@@ -26,7 +26,7 @@
 use std::arch::x86_64::*;
 
 use super::depthwise_nhwc::channel_blocks;
-use super::depthwise_nhwc_vnni::{interleave, table_index, QuadDepthwise, GROUP, LANES};
+use super::depthwise_nhwc_vnni::{interleave, load_channels, table_index, QuadDepthwise, GROUP, LANES};
 use crate::f32::ConvGeometry;
 
 /// Shifted weight tables of one square filter for runs of adjacent outputs.
@@ -151,16 +151,11 @@ impl QuadRun {
         let channels = kernel.channels();
         let per_block = KW * self.outputs * Q * LANES;
         for (block, (c0, mask)) in channel_blocks(channels).enumerate() {
-            let load = |p: *const u8| {
-                if mask == u32::MAX {
-                    _mm256_loadu_si256(p.add(c0).cast())
-                } else {
-                    _mm256_maskz_loadu_epi8(mask, p.add(c0).cast())
-                }
-            };
+            let load = |p: *const u8| load_channels(p, c0, mask);
+            let bias = kernel.bias(c0);
             let tables = self.tables.as_ptr().add(block * per_block);
             for (run, run_pointers) in pointers.chunks_exact(KW * Q * GROUP).enumerate() {
-                let mut acc = [kernel.bias(c0); P];
+                let mut acc = [bias; P];
                 for (row, columns) in run_pointers.chunks_exact(Q * GROUP).enumerate() {
                     for (q, quad) in columns.chunks_exact(GROUP).enumerate() {
                         let x = interleave(load(quad[0]), load(quad[1]), load(quad[2]), load(quad[3]));

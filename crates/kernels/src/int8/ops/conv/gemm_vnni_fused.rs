@@ -84,8 +84,10 @@ impl FusedVnniGemm {
             multiplier[col] = output.multiplier[col];
         }
         let zp = output.zero_point;
-        // Without wrapping, |sum| ≤ |start| + K·255·128; kept under 2³⁰ after the multiplier
-        // so that rounding to i32 never overflows, which the clamp would otherwise prevent.
+        // |sum · multiplier| stays under 2³⁰, so rounding to i32 cannot overflow, which the
+        // clamp would otherwise prevent: |sum| ≤ |start| + K·255·128 when the sum does not
+        // wrap, and a sum that wraps needs that bound ≥ 2³¹, so a multiplier < 1/2 here,
+        // and any i32 times it is under 2³⁰ too.
         let largest_term = (k * 255 * 128) as f64;
         let bounded = start.iter().zip(&multiplier).all(|(s, m)| {
             (f64::from(s.unsigned_abs()) + largest_term) * f64::from(m.abs()) < f64::from(1u32 << 30)
@@ -100,7 +102,7 @@ impl FusedVnniGemm {
             zero_point: zp,
             lo: (output.range.0 - zp) as f32,
             hi: (output.range.1 - zp) as f32,
-            saturating_packs_clamp: whole_type && bounded && largest_term < f64::from(1u32 << 30),
+            saturating_packs_clamp: whole_type && bounded,
         })
     }
 
