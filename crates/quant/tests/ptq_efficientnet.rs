@@ -144,6 +144,23 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         g.top1 >= 18 && g.agree == 20 && g.sqnr_db >= 24.0 && g.sqnr_db > s.sqnr_db + 0.3,
         "GPTQ rounding should beat round-to-nearest"
     );
+    // The fidelity recipe (GPTQ, float logits, the first depthwise conv in FP32).
+    let recipe_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../recipes/efficientnet-lite0.toml"
+    );
+    let recipe = parse_recipe(&std::fs::read_to_string(recipe_path).unwrap(), Preset::X86).unwrap();
+    let fidelity = quantize(&f.dir, &f.graph, &recipe);
+    let h = score(&f.fp32, &logits(&fidelity.graph, &f.inputs), &f.labels);
+    eprintln!(
+        "x86 + recipes/efficientnet-lite0.toml: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
+        h.sqnr_db, h.top1, h.agree
+    );
+    // Photo 19's FP32 top-2 margin (0.05 logits) is inside this noise: it flips here.
+    assert!(
+        h.sqnr_db >= 25.0 && h.sqnr_db > g.sqnr_db + 1.0 && h.agree >= 19 && h.top1 >= 17,
+        "the recipe should reach 25 dB"
+    );
     let seven_bit = parse_recipe("[activations]\nreduce_range = true\n", Preset::X86).unwrap();
     let reduced = quantize(&f.dir, &f.graph, &seven_bit);
     let r = score(&f.fp32, &logits(&reduced.graph, &f.inputs), &f.labels);

@@ -208,6 +208,53 @@ fn fp32_override_keeps_a_node_unquantized() {
     assert_eq!(w.dtype(), DType::F32);
 }
 
+/// The nodes computing the values `recipe` quantizes on the tiny model.
+fn quantized_producers(recipe: &str) -> Vec<String> {
+    let recipe = parse_recipe(recipe, Preset::X86).unwrap();
+    let mut prepared = prepare(model(), &recipe).unwrap();
+    prepared
+        .calibrate(&data(4, &[3, 5, 5]), None, &mut |_| {})
+        .unwrap();
+    let q = prepared.convert().unwrap();
+    q.ranges
+        .iter()
+        .map(|r| r.node.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn an_fp32_node_keeps_its_group_and_its_own_inputs_in_float() {
+    let all = quantized_producers("");
+    assert!(
+        all.contains(&"act1".to_string()) && !all.contains(&"c1".to_string()),
+        "{all:?}"
+    );
+    assert!(
+        all.contains(&"fc".to_string()),
+        "the logits are quantized by default: {all:?}"
+    );
+    // c1 in FP32 takes its ReLU6 with it: a lone quantized ReLU6 would have put a
+    // point on c1's unbounded pre-activation output.
+    let c1 = quantized_producers("[[override]]\nnode = \"c1\"\nfp32 = true\n");
+    assert!(
+        !c1.contains(&"c1".to_string()) && c1.contains(&"act1".to_string()),
+        "{c1:?}"
+    );
+    // fc in FP32: the flattened pool, read by fc alone, is not rounded to 8 bits; nor
+    // are fc's own outputs.
+    let fc = quantized_producers("[[override]]\nnode = \"fc\"\nfp32 = true\n");
+    let flatten = all
+        .iter()
+        .find(|n| n.contains("flatten"))
+        .expect("a quantized flatten");
+    assert!(!fc.contains(flatten) && !fc.contains(&"fc".to_string()), "{fc:?}");
+    assert!(fc.contains(&"pool".to_string()), "{fc:?}");
+    // `quantize_outputs = false` leaves only the model's output unquantized.
+    let float_out = quantized_producers("[activations]\nquantize_outputs = false\n");
+    let without_fc: Vec<String> = all.iter().filter(|n| *n != "fc").cloned().collect();
+    assert_eq!(float_out, without_fc);
+}
+
 /// The i8 initializers of a QDQ graph, sorted by name.
 fn int8_weights(graph: &Graph) -> Vec<(String, Vec<i8>)> {
     let mut weights: Vec<(String, Vec<i8>)> = graph

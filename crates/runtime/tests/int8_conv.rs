@@ -91,8 +91,39 @@ fn conv_whose_float_output_is_also_a_graph_output_stays_in_f32() {
     let conv = b.conv(xf, X_SCALE, 4, 4, conv_attrs(1, 1, [0; 4], 1));
     let y = b.q(conv, y_scale(4), 128);
     let plan = lowbit_runtime::Plan::new(b.finish(&[y, conv]), &Default::default()).unwrap();
-    assert!(plan.integer_steps().is_empty());
+    // The conv runs in f32; only its output's QuantizeLinear is an integer step.
+    let steps: Vec<String> = plan.integer_steps().into_iter().map(|(_, k)| k).collect();
+    assert_eq!(steps, ["quantize"]);
     let ops: Vec<&str> = plan.fallbacks().iter().map(|(_, op)| op.as_str()).collect();
     assert_eq!(ops, ["Conv"]);
     assert_eq!(plan.run(&[feed]).unwrap().len(), 2);
+}
+
+#[test]
+fn quantize_after_an_fp32_conv_runs_on_the_vector_kernel() {
+    // What a recipe's FP32 override leaves: a float conv (f32 weights, no dtype facts on
+    // its outputs, as in an imported file) whose ReLU6 output is quantized for an
+    // integer conv.
+    let mut b = Qdq::new(6);
+    let (x, feed) = input(&mut b, &[1, 4, 9, 7]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let w = b
+        .rng
+        .bytes(4 * 4 * 9)
+        .into_iter()
+        .map(|v| (v as f32 - 128.0) / 512.0)
+        .collect();
+    let w = b.constant(Tensor::new([4usize, 4, 3, 3], w).unwrap());
+    let conv = b.node(Op::Conv(conv_attrs(3, 1, [1; 4], 1)), &[Some(xf), Some(w), None]);
+    let lo = b.constant(Tensor::scalar(0f32));
+    let hi = b.constant(Tensor::scalar(6f32));
+    let clip = b.node(Op::Clip, &[Some(conv), Some(lo), Some(hi)]);
+    let q = b.q(clip, 6.0 / 255.0, 0);
+    let qf = b.dq(q, 6.0 / 255.0, 0);
+    let conv2 = b.conv(qf, 6.0 / 255.0, 4, 8, conv_attrs(1, 1, [0; 4], 1));
+    let y = b.q(conv2, y_scale(4) * 4.0, 128);
+    let c = compare(b.finish(&[q, y]), &[feed]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels()[0], "quantize", "{:?}", c.kernels());
+    assert!(c.kernels()[1].starts_with("QConv2d"), "{:?}", c.kernels());
 }

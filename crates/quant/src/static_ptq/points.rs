@@ -1,5 +1,5 @@
 //! Where activations are quantized: the inputs of ops with an integer kernel plan and
-//! the outputs of their fused groups.
+//! the outputs of their fused groups, unless only nodes kept in FP32 read them.
 
 use std::collections::BTreeMap;
 
@@ -64,13 +64,20 @@ fn data_inputs(op: &Op, count: usize) -> std::ops::Range<usize> {
 
 pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) -> Layout {
     let name_op = |n: NodeId| (graph.nodes[n].name.as_str(), graph.nodes[n].op.name());
-    let quantized: Vec<bool> = (0..graph.nodes.len())
+    let mut quantized: Vec<bool> = (0..graph.nodes.len())
         .map(|n| {
             let (name, op) = name_op(n);
             has_integer_plan(&graph.nodes[n].op) && !qconfig.is_fp32(name, op)
         })
         .collect();
-    // A group whose activation stays FP32 is no group: the anchor's output is quantized.
+    // An FP32 anchor keeps its fused activation in FP32 too: quantizing the activation
+    // alone would put a quantization point on the anchor's unbounded pre-activation.
+    for g in groups {
+        if let Some(a) = g.activation.filter(|_| !quantized[g.anchor]) {
+            quantized[a] = false;
+        }
+    }
+    // A group whose activation stays FP32 is no group: the anchor's output is its own.
     let mut fused_activation = vec![false; graph.nodes.len()];
     for g in groups {
         if let Some(a) = g.activation {
@@ -119,8 +126,19 @@ pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) ->
         let fused_anchor = groups
             .iter()
             .any(|g| g.anchor == n && g.activation.is_some_and(|a| fused_activation[a]));
+        // An output read only by nodes the recipe keeps in FP32 stays in float: no 8-bit
+        // rounding on its way to them. Ops without an integer plan still read a quantized
+        // output, as in PyTorch, so that the producer keeps its integer kernel. Model
+        // outputs follow `quantize_outputs`.
+        let read_quantized = |v: ValueId| {
+            (qconfig.activations.quantize_outputs && graph.is_output(v))
+                || graph
+                    .consumers(v)
+                    .iter()
+                    .any(|&c| quantized[c] || !has_integer_plan(&graph.nodes[c].op))
+        };
         if !fused_anchor {
-            if let Some(&out) = node.outputs.first().filter(|&&o| is_f32(o)) {
+            if let Some(&out) = node.outputs.first().filter(|&&o| is_f32(o) && read_quantized(o)) {
                 add(out);
             }
         }

@@ -67,6 +67,17 @@ impl ObserverKind {
 pub struct ActivationQConfig {
     pub observer: ObserverKind,
     pub reduce_range: bool,
+    /// Quantize the model's outputs too, as PyTorch's converted models end in a
+    /// DeQuantStub (the presets' choice). `false` leaves each output as its op's
+    /// dequantized accumulators, with no 8-bit rounding of the logits (ONNX Runtime's
+    /// `OpTypesToExcludeOutputQuantization`); the op then runs in FP32 on its
+    /// dequantized int8 weights.
+    #[serde(default = "yes")]
+    pub quantize_outputs: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ActivationQConfig {
@@ -168,6 +179,7 @@ impl QConfig {
             activations: ActivationQConfig {
                 observer,
                 reduce_range,
+                quantize_outputs: true,
             },
             weights: WeightQConfig { per_channel },
             overrides: Vec::new(),

@@ -6,6 +6,7 @@
 //! gptq_rounding = true      # error-feedback weight rounding before bias correction
 //! [activations]
 //! observer = "entropy"
+//! quantize_outputs = false  # the model's outputs stay float
 //! [weights]
 //! per_channel = true
 //! [[override]]

@@ -108,6 +108,25 @@ impl<'g> Matcher<'g> {
         self.producer.get(&v).map(|&n| &self.graph.nodes[n])
     }
 
+    /// Whether `v` is f32. Imported graphs carry no dtype for most computed values, so
+    /// without one the producer tells: ops that only compute in float, and Clip or Relu
+    /// of an f32 value.
+    fn is_f32(&self, v: ValueId) -> bool {
+        if let Some(dtype) = self.graph.value(v).fact.dtype {
+            return dtype == DType::F32;
+        }
+        self.node_of(v).is_some_and(|p| match p.op {
+            Op::Conv(_)
+            | Op::BatchNorm(_)
+            | Op::Gemm(_)
+            | Op::GlobalAveragePool
+            | Op::AveragePool(_)
+            | Op::DequantizeLinear(_) => true,
+            Op::Clip | Op::Unary(UnaryOp::Relu) => p.input(0).is_some_and(|x| self.is_f32(x)),
+            _ => false,
+        })
+    }
+
     /// Read by one node only, and not a graph output: safe to stop materialising.
     fn private(&self, v: ValueId) -> bool {
         self.consumers[v.0].len() == 1 && !self.graph.is_output(v)
@@ -176,8 +195,7 @@ impl<'g> Matcher<'g> {
     /// which can also write NHWC for the integer convs it feeds.
     fn quantize(&self, q: &'g Node) -> Option<(Group, Vec<ValueId>)> {
         let x = q.input(0)?;
-        let f32_input = self.graph.value(x).fact.dtype == Some(DType::F32);
-        if self.graph.initializer(x).is_some() || !f32_input {
+        if self.graph.initializer(x).is_some() || !self.is_f32(x) {
             return None;
         }
         let y = NodeQuant::of(self.graph, q)?.per_tensor_u8()?;

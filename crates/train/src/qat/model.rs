@@ -26,6 +26,7 @@ pub fn qat_qconfig(preset: Preset) -> QConfig {
         activations: ActivationQConfig {
             observer: ObserverKind::MovingAverage,
             reduce_range: base.activations.reduce_range,
+            quantize_outputs: base.activations.quantize_outputs,
         },
         weights: WeightQConfig {
             per_channel: base.weights.per_channel,
