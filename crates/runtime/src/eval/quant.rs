@@ -120,6 +120,16 @@ pub(crate) fn dequantize_linear(axis: i64, inputs: &Inputs) -> EvalResult<Tensor
         })?;
     }
     let params = AxisParams::read(inputs, x, axis)?;
+    if params.channels == 1 {
+        // Per-tensor parameters (an f32 fallback's input): one vectorisable pass.
+        let (s, zp) = params.at(0);
+        let y = match x.data() {
+            Data::U8(v) => dequantize_per_tensor(v, s, zp),
+            Data::I8(v) => dequantize_per_tensor(v, s, zp),
+            _ => dequantize_per_tensor(x.as_slice::<i32>()?, s, zp),
+        };
+        return Ok(Tensor::new(x.shape(), y)?);
+    }
     let q = centered(x, 0)?;
     let y: Vec<f32> = q
         .iter()
@@ -130,6 +140,13 @@ pub(crate) fn dequantize_linear(axis: i64, inputs: &Inputs) -> EvalResult<Tensor
         })
         .collect();
     Ok(Tensor::new(x.shape(), y)?)
+}
+
+fn dequantize_per_tensor<T: Copy + Into<i32>>(values: &[T], scale: f32, zero_point: i32) -> Vec<f32> {
+    values
+        .iter()
+        .map(|&v| (v.into() - zero_point) as f32 * scale)
+        .collect()
 }
 
 /// u8 quantization with a range that always includes 0: outputs y, y_scale, y_zero_point.
