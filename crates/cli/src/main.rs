@@ -11,6 +11,10 @@ mod progress;
 
 use clap::Parser;
 
+/// Large tensors on cache lines: the integer kernels load and stream them in whole lines.
+#[global_allocator]
+static ALLOC: lowbit::tensor::CacheAligned = lowbit::tensor::CacheAligned;
+
 fn main() {
     let cli = args::Cli::parse();
     if let Err(err) = commands::dispatch(cli) {

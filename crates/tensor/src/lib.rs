@@ -7,11 +7,13 @@
 //! - Quantization parameters ([`QuantParams`]) are plain data that travels with
 //!   integer tensors and ops; the arithmetic that uses them lives in the kernels.
 
+mod alloc;
 mod dtype;
 mod error;
 mod quant;
 mod tensor;
 
+pub use alloc::CacheAligned;
 pub use dtype::{DType, Element};
 pub use error::{Result, TensorError};
 pub use quant::QuantParams;

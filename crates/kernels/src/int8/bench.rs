@@ -39,6 +39,9 @@ pub fn measure_gemm_gops(
         .map(|v| v as i8)
         .collect();
     let packed = PackedWeights::pack(tier, WeightLayout::KByN, k, n, &b)?;
+    // A and the output are plain `Vec`s, allocated as the runtime's tensors are: 64-byte
+    // aligned under the `lowbit` binary's `CacheAligned` allocator, 16-byte aligned
+    // under malloc's.
     let mut out = vec![0i32; m * n];
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
