@@ -419,6 +419,11 @@ pub struct CompareArgs {
     /// Also report the SQNR of every layer output both models compute under one name.
     #[arg(long)]
     pub per_layer: bool,
+    /// Also score each activation quantization point of the QDQ model alone (every other
+    /// one bypassed), costliest first: which nodes are worth an FP32 override. Runs the
+    /// model once per point, so use a calibration-sized --limit.
+    #[arg(long)]
+    pub per_point: bool,
     #[command(flatten)]
     pub preprocess: PreprocessArgs,
     #[command(flatten)]

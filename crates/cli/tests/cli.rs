@@ -322,5 +322,24 @@ fn inspect_lists_integer_steps_of_a_quantized_model() {
         report["fp32_fallbacks"].as_array().unwrap().is_empty(),
         "{report}"
     );
+    // The per-point ranking: every activation point scored, costliest first, next to the
+    // usual comparison fields.
+    let fidelity = lowbit_json(&[
+        "compare",
+        "--model",
+        s(&dir.join("model.onnx")),
+        "--against",
+        s(&quantized),
+        "--data",
+        &calib,
+        "--limit",
+        "2",
+        "--per-point",
+    ]);
+    let points = fidelity["per_point"]["points"].as_array().unwrap();
+    let sqnr = |p: &serde_json::Value| p["sqnr_db"].as_f64().unwrap();
+    assert!(points.len() > 50, "{fidelity}");
+    assert!(points.windows(2).all(|w| sqnr(&w[0]) <= sqnr(&w[1])));
+    assert!(fidelity["sqnr_db"].as_f64().unwrap() < sqnr(&points[0]));
     std::fs::remove_dir_all(out).ok();
 }

@@ -15,20 +15,20 @@ use crate::{Error, Result};
 
 /// Signal and noise energy, summed over every compared element.
 #[derive(Debug, Clone, Copy, Default)]
-struct Energy {
+pub(crate) struct Energy {
     signal: f64,
     noise: f64,
 }
 
 impl Energy {
-    fn add(&mut self, reference: &[f32], test: &[f32]) {
+    pub(crate) fn add(&mut self, reference: &[f32], test: &[f32]) {
         for (&r, &t) in reference.iter().zip(test) {
             self.signal += r as f64 * r as f64;
             self.noise += (r as f64 - t as f64).powi(2);
         }
     }
 
-    fn sqnr_db(&self) -> f64 {
+    pub(crate) fn sqnr_db(&self) -> f64 {
         if self.noise == 0.0 {
             f64::INFINITY
         } else {
@@ -151,7 +151,7 @@ pub fn compare(
     })
 }
 
-fn first_output(outputs: Vec<Tensor>) -> Result<Vec<f32>> {
+pub(crate) fn first_output(outputs: Vec<Tensor>) -> Result<Vec<f32>> {
     outputs
         .into_iter()
         .next()

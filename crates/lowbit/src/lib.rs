@@ -32,5 +32,6 @@ pub mod metrics;
 pub mod model;
 pub mod quantize_dynamic;
 pub mod quantize_static;
+pub mod sensitivity;
 pub mod summary;
 pub mod sysinfo;
