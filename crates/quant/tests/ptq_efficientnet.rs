@@ -44,8 +44,13 @@ fn logits(graph: &Graph, inputs: &Tensor) -> Vec<f32> {
     out
 }
 
+/// The first index of the largest value, as `lowbit compare`, NumPy and PyTorch break
+/// ties (quantized logits can tie exactly).
 fn argmax(row: &[f32]) -> usize {
-    (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
+    (0..row.len())
+        .rev()
+        .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+        .unwrap()
 }
 
 struct Scores {
@@ -122,9 +127,11 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         s.sqnr_db, calibration.sqnr_db, held_out.sqnr_db, s.top1, s.agree
     );
     // ONNX Runtime's quantize_static reaches 18.9 dB on this model (assets README); the
-    // issue's goal is 25 dB, which this preset does not reach yet (docs/QUALITY.md).
+    // issue's goal is 25 dB, which this preset does not reach (docs/QUALITY.md). Photo
+    // 19's FP32 top-2 margin is 0.05 logits, and here its two quantized logits tie
+    // exactly: first-index tie-breaking makes it a miss.
     assert!(
-        s.top1 >= 18 && s.agree == 20 && s.sqnr_db >= 23.5,
+        s.top1 >= 17 && s.agree >= 19 && s.sqnr_db >= 23.5,
         "x86 preset too lossy"
     );
     // Error-feedback rounding, a recipe option: +0.5 dB here (24.22 dB), at ~10% more

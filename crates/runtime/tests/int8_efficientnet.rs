@@ -180,7 +180,8 @@ fn quantize(mut g: Graph, ranges: &HashMap<ValueId, (f32, f32)>) -> Graph {
 
 fn argmax(t: &Tensor) -> usize {
     let v = t.as_slice::<f32>().unwrap();
-    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
+    // The first index of the largest value, as NumPy and PyTorch break ties.
+    (0..v.len()).rev().max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
 }
 
 /// Median wall time of `runs` runs.

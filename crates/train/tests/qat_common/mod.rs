@@ -72,7 +72,13 @@ pub fn argmax_rows(logits: &Tensor) -> Vec<usize> {
     logits
         .to_f32_vec()
         .chunks(classes)
-        .map(|row| (0..classes).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap())
+        // The first index of the largest value, as NumPy and PyTorch break ties.
+        .map(|row| {
+            (0..classes)
+                .rev()
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap()
+        })
         .collect()
 }
 
