@@ -147,7 +147,10 @@ fn activation_points(graph: &Graph) -> Vec<Point> {
 /// the float value instead.
 fn bypassed(graph: &Graph, points: &[Point], keep: Option<usize>) -> Graph {
     let mut g = graph.clone();
-    for (_, p) in points.iter().enumerate().filter(|&(k, _)| Some(k) != keep) {
+    for (k, p) in points.iter().enumerate() {
+        if Some(k) == keep {
+            continue;
+        }
         for &d in &p.dequantized {
             g.replace_uses(d, p.input);
         }

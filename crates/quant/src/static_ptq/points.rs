@@ -100,6 +100,17 @@ pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) ->
             }
         });
     };
+    // An output read only by nodes the recipe keeps in FP32 stays in float: no 8-bit
+    // rounding on its way to them. Ops without an integer plan still read a quantized
+    // output, as in PyTorch, so that the producer keeps its integer kernel. Model
+    // outputs follow `quantize_outputs`.
+    let read_quantized = |v: ValueId| {
+        (qconfig.activations.quantize_outputs && graph.is_output(v))
+            || graph
+                .consumers(v)
+                .iter()
+                .any(|&c| quantized[c] || !has_integer_plan(&graph.nodes[c].op))
+    };
     let mut warnings = Vec::new();
     for (n, node) in graph.nodes.iter().enumerate() {
         if !quantized[n] {
@@ -126,17 +137,6 @@ pub(crate) fn layout(graph: &Graph, groups: &[FusedGroup], qconfig: &QConfig) ->
         let fused_anchor = groups
             .iter()
             .any(|g| g.anchor == n && g.activation.is_some_and(|a| fused_activation[a]));
-        // An output read only by nodes the recipe keeps in FP32 stays in float: no 8-bit
-        // rounding on its way to them. Ops without an integer plan still read a quantized
-        // output, as in PyTorch, so that the producer keeps its integer kernel. Model
-        // outputs follow `quantize_outputs`.
-        let read_quantized = |v: ValueId| {
-            (qconfig.activations.quantize_outputs && graph.is_output(v))
-                || graph
-                    .consumers(v)
-                    .iter()
-                    .any(|&c| quantized[c] || !has_integer_plan(&graph.nodes[c].op))
-        };
         if !fused_anchor {
             if let Some(&out) = node.outputs.first().filter(|&&o| is_f32(o) && read_quantized(o)) {
                 add(out);
