@@ -44,6 +44,9 @@ pub enum Command {
     Quantize(QuantizeArgs),
     /// Fidelity of one model against another: logits SQNR, top-1 agreement, cosine.
     Compare(CompareArgs),
+    /// Accuracy-driven static quantization: search configurations and FP32 fallbacks until
+    /// an accuracy criterion holds on evaluation data (LPOT's tuning).
+    Tune(TuneArgs),
     /// Train MobileNetV2 on Fashion-MNIST from scratch (or resume a run) and save it as ONNX.
     Train(TrainArgs),
 }
@@ -394,6 +397,54 @@ pub struct StaticQuantizeArgs {
     pub limit: Option<usize>,
     #[command(flatten)]
     pub preprocess: PreprocessArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// The FP32 ONNX model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Where to write the chosen QDQ model (must differ from --model).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Calibration data (same forms as eval's --data).
+    #[arg(long, value_name = "SPEC")]
+    pub calib: String,
+    /// Calibrate on the first N samples only.
+    #[arg(long, value_name = "N")]
+    pub calib_limit: Option<usize>,
+    /// Data every trial is compared with the FP32 model on (labelled for --max-top1-drop).
+    #[arg(long, value_name = "SPEC")]
+    pub eval: String,
+    /// Evaluate only the first N samples of --eval.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// The starting QConfig.
+    #[arg(long, value_enum, default_value_t = PresetArg::X86)]
+    pub preset: PresetArg,
+    /// A TOML recipe laid over the preset: the first trial's configuration.
+    #[arg(long, value_name = "R.toml")]
+    pub recipe: Option<PathBuf>,
+    /// Least logits SQNR against FP32, in dB.
+    #[arg(long, value_name = "DB")]
+    pub min_sqnr: Option<f64>,
+    /// Least top-1 agreement with FP32, as a fraction (1.0: every sample).
+    #[arg(long, value_name = "F")]
+    pub min_agreement: Option<f64>,
+    /// Largest top-1 accuracy loss against FP32, as a fraction (0.01: one point). The
+    /// default criterion when none is given, as in LPOT.
+    #[arg(long, value_name = "F")]
+    pub max_top1_drop: Option<f64>,
+    /// Quantize-and-evaluate rounds, the first included.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_trials: usize,
+    /// Nodes the fallback step may keep in FP32 (each costs speed).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_fp32: usize,
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -343,3 +343,105 @@ fn inspect_lists_integer_steps_of_a_quantized_model() {
     assert!(fidelity["sqnr_db"].as_f64().unwrap() < sqnr(&points[0]));
     std::fs::remove_dir_all(out).ok();
 }
+
+#[test]
+fn tune_steps_through_options_and_fallbacks_within_its_budget() {
+    let Some(dir) = asset("efficientnet-lite0") else {
+        return;
+    };
+    let out = scratch_dir("tune");
+    let tuned = out.join("tuned.onnx");
+    let model = dir.join("model.onnx");
+    let inputs = format!("npy:{}", dir.join("inputs.npy").display());
+    let labelled = format!("{inputs}:{}", dir.join("labels.npy").display());
+    let tune = |extra: &[&str]| {
+        let mut args = vec![
+            "tune",
+            "--model",
+            s(&model),
+            "--calib",
+            &inputs,
+            "--calib-limit",
+            "2",
+            "--eval",
+            &labelled,
+            "--limit",
+            "4",
+            "--output",
+            s(&tuned),
+        ];
+        args.extend_from_slice(extra);
+        lowbit_json(&args)
+    };
+    // Out of reach: every step is tried, the fallbacks stay within --max-fp32, and the
+    // best trial is written.
+    let report = tune(&["--min-sqnr", "99", "--max-trials", "5", "--max-fp32", "2"]);
+    let trials = report["trials"].as_array().unwrap();
+    let change = |i: usize| trials[i]["change"].as_str().unwrap();
+    assert_eq!(trials.len(), 5, "{report}");
+    assert_eq!(change(1), "gptq_rounding = true");
+    assert_eq!(change(2), "[activations] quantize_outputs = false");
+    assert!(
+        change(3).starts_with("FP32: ") && change(4).starts_with("FP32: "),
+        "{report}"
+    );
+    assert!(trials
+        .iter()
+        .all(|t| t["fp32_nodes"].as_array().unwrap().len() <= 2));
+    assert_eq!(report["met"], false);
+    let sqnr = |t: &serde_json::Value| t["score"]["sqnr_db"].as_f64().unwrap();
+    // Unmet, the choice is the configuration the search built: its last kept trial, the
+    // best of the kept ones.
+    let kept: Vec<&serde_json::Value> = trials.iter().filter(|t| t["kept"] == true).collect();
+    let chosen = &trials[report["chosen"].as_u64().unwrap() as usize];
+    assert_eq!(chosen, *kept.last().unwrap());
+    assert!(kept.iter().all(|t| sqnr(t) <= sqnr(chosen)), "{report}");
+    // The written model is the chosen trial's, and the recipe reproduces its choices.
+    let check = lowbit_json(&[
+        "compare",
+        "--model",
+        s(&model),
+        "--against",
+        s(&tuned),
+        "--data",
+        &labelled,
+        "--limit",
+        "4",
+    ]);
+    assert!((check["sqnr_db"].as_f64().unwrap() - sqnr(chosen)).abs() < 1e-6);
+    let recipe = report["recipe"].as_str().unwrap();
+    for node in chosen["fp32_nodes"].as_array().unwrap() {
+        assert!(recipe.contains(&format!("node = {node}")), "{recipe}");
+    }
+    // Within reach: the first trial meets it and tuning stops there.
+    let easy = tune(&["--min-sqnr", "5", "--min-agreement", "0.5"]);
+    assert_eq!(easy["trials"].as_array().unwrap().len(), 1);
+    assert_eq!(easy["met"], true);
+    // The default criterion (top-1 drop) needs labels; the input is never the output.
+    let unlabelled = lowbit(&[
+        "tune",
+        "--model",
+        s(&model),
+        "--calib",
+        &inputs,
+        "--eval",
+        &inputs,
+        "--output",
+        s(&tuned),
+    ]);
+    assert!(!unlabelled.status.success());
+    assert!(String::from_utf8_lossy(&unlabelled.stderr).contains("needs labels"));
+    let same = lowbit(&[
+        "tune",
+        "--model",
+        s(&model),
+        "--calib",
+        &inputs,
+        "--eval",
+        &labelled,
+        "--output",
+        s(&model),
+    ]);
+    assert!(!same.status.success());
+    std::fs::remove_dir_all(out).ok();
+}

@@ -35,3 +35,4 @@ pub mod quantize_static;
 pub mod sensitivity;
 pub mod summary;
 pub mod sysinfo;
+pub mod tune;

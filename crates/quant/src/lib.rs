@@ -20,6 +20,7 @@ pub mod histogram;
 pub mod observer;
 pub mod qparams;
 pub mod static_ptq;
+pub mod tuning;
 
 pub use error::{QuantError, Result};
 pub use histogram::RangeHistogram;

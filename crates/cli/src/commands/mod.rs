@@ -17,6 +17,7 @@ mod quantize_static;
 mod run;
 mod sysinfo;
 mod train;
+mod tune;
 mod zoo;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => quantize::run(args, cli.json),
         Command::Compare(args) => compare::run(args, cli.json),
         Command::Train(args) => train::run(args, cli.json),
+        Command::Tune(args) => tune::run(args, cli.json),
     }
 }
 

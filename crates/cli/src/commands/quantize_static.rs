@@ -1,6 +1,8 @@
 //! `lowbit quantize --approach static`: calibrate, convert to an ONNX QDQ model, and
 //! optionally compare it with the FP32 model.
 
+use std::path::Path;
+
 use anyhow::Context;
 use lowbit::compare::compare;
 use lowbit::quant::static_ptq::{parse_recipe, ChosenRange, Preset, QConfig};
@@ -46,18 +48,7 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
     let from_model =
         lowbit::model::stored_preprocess(&graph).context("the model's preprocessing metadata")?;
     let preprocess = resolve_preprocess(&flags.preprocess, from_model)?;
-    let preset = match flags.preset {
-        PresetArg::PerTensor => Preset::PerTensor,
-        PresetArg::X86 => Preset::X86,
-    };
-    let qconfig = match &flags.recipe {
-        None => QConfig::preset(preset),
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            parse_recipe(&text, preset).with_context(|| path.display().to_string())?
-        }
-    };
+    let qconfig = qconfig_from(flags.preset, flags.recipe.as_deref())?;
     let calibration = lowbit::data::open(calib_spec, &preprocess)?;
     let total = flags
         .calib_limit
@@ -119,6 +110,19 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
     }
     print_report(&report);
     Ok(())
+}
+
+/// The preset, with the recipe file laid over it when one is given.
+pub(super) fn qconfig_from(preset: PresetArg, recipe: Option<&Path>) -> anyhow::Result<QConfig> {
+    let preset = match preset {
+        PresetArg::PerTensor => Preset::PerTensor,
+        PresetArg::X86 => Preset::X86,
+    };
+    let Some(path) = recipe else {
+        return Ok(QConfig::preset(preset));
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_recipe(&text, preset).with_context(|| path.display().to_string())
 }
 
 fn print_report(report: &StaticReport) {
