@@ -435,6 +435,13 @@ pub struct TuneArgs {
     /// default criterion when none is given, as in LPOT.
     #[arg(long, value_name = "F")]
     pub max_top1_drop: Option<f64>,
+    /// Largest latency as a fraction of FP32's, batch 1 on one thread (0.33: at least 3×
+    /// faster); fallbacks that break it are not kept.
+    #[arg(long, value_name = "F")]
+    pub max_latency_ratio: Option<f64>,
+    /// Timed runs per latency measurement (0: no latencies, and no --max-latency-ratio).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub latency_iters: usize,
     /// Quantize-and-evaluate rounds, the first included.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_trials: usize,

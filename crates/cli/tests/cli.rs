@@ -388,6 +388,14 @@ fn tune_steps_through_options_and_fallbacks_within_its_budget() {
     assert!(trials
         .iter()
         .all(|t| t["fp32_nodes"].as_array().unwrap().len() <= 2));
+    // Every trial's latency is measured next to FP32's.
+    for t in trials {
+        let (ms, fp32_ms) = (&t["score"]["latency_ms"], &t["score"]["fp32_latency_ms"]);
+        assert!(
+            ms.as_f64().unwrap() > 0.0 && fp32_ms.as_f64().unwrap() > 0.0,
+            "{t}"
+        );
+    }
     assert_eq!(report["met"], false);
     let sqnr = |t: &serde_json::Value| t["score"]["sqnr_db"].as_f64().unwrap();
     // Unmet, the choice is the configuration the search built: its last kept trial, the
@@ -443,5 +451,21 @@ fn tune_steps_through_options_and_fallbacks_within_its_budget() {
         s(&model),
     ]);
     assert!(!same.status.success());
+    let unmeasured = lowbit(&[
+        "tune",
+        "--model",
+        s(&model),
+        "--calib",
+        &inputs,
+        "--eval",
+        &labelled,
+        "--max-latency-ratio",
+        "0.5",
+        "--latency-iters",
+        "0",
+        "--output",
+        s(&tuned),
+    ]);
+    assert!(String::from_utf8_lossy(&unmeasured.stderr).contains("needs latencies"));
     std::fs::remove_dir_all(out).ok();
 }

@@ -6,7 +6,9 @@ use lowbit_data::Dataset;
 use lowbit_graph::Graph;
 use lowbit_quant::static_ptq::{QConfig, Quantized};
 use lowbit_quant::tuning::{tune, Budget, Criterion, Score, Tuning};
+use lowbit_runtime::{Plan, PlanOptions};
 
+use crate::bench::{bench, synthetic_inputs};
 use crate::compare::compare;
 use crate::quantize_static::quantize_static;
 use crate::sensitivity::activation_sensitivity;
@@ -35,6 +37,21 @@ pub struct TuneData<'a> {
     pub eval_limit: Option<usize>,
     /// Threads for the evaluation runs (0: all cores).
     pub threads: usize,
+    /// Timed runs per latency measurement (batch 1, one thread; 0: no latencies).
+    pub latency_iters: usize,
+}
+
+/// Fastest of `iters` runs of `graph` on synthetic batch-1 inputs, on one thread, in
+/// milliseconds: the fastest, because tuning compares trials measured minutes apart on a
+/// machine whose load changes.
+pub fn latency_ms(graph: &Graph, iters: usize) -> Result<f64> {
+    let options = PlanOptions {
+        threads: 1,
+        optimize: true,
+    };
+    let plan = Plan::new(graph.clone(), &options)?;
+    let inputs = synthetic_inputs(graph, 1, &Default::default())?;
+    Ok(bench(&plan, &inputs, 1, 1, 2, iters.max(1))?.min_ms)
 }
 
 /// Tunes the static quantization of `graph` from `base` until `criterion` holds on the
@@ -54,6 +71,10 @@ pub fn tune_static(
     }
     // Every trial's model is kept until the choice is made: the chosen one is returned
     // without quantizing again. The ranking scores the first trial's model.
+    let fp32_latency_ms = match data.latency_iters {
+        0 => None,
+        iters => Some(latency_ms(graph, iters)?),
+    };
     let mut models: Vec<Quantized> = Vec::new();
     let first_model = std::cell::OnceCell::new();
     let progress = std::cell::RefCell::new(progress);
@@ -79,6 +100,10 @@ pub fn tune_static(
                 data.threads,
                 &mut |_| {},
             )?;
+            let latency = match data.latency_iters {
+                0 => None,
+                iters => Some(latency_ms(&quantized.graph, iters)?),
+            };
             if first_model.get().is_none() {
                 let _ = first_model.set(quantized.graph.clone());
             }
@@ -88,6 +113,8 @@ pub fn tune_static(
                 top1_agreement: c.top1_agreement,
                 top1: c.test_top1,
                 fp32_top1: c.reference_top1,
+                latency_ms: latency,
+                fp32_latency_ms,
             })
         };
         let mut rank_points = || -> Result<Vec<Vec<String>>> {

@@ -13,7 +13,8 @@
 //! Each step is laid over the best configuration so far and kept only when it raises the
 //! output SQNR (a fallback by at least [`MIN_FALLBACK_GAIN_DB`]): on a small evaluation set top-1 agreement moves in whole samples and
 //! cannot rank neighbouring configurations, so SQNR steers and the criterion decides
-//! when to stop. The evaluation is the caller's (this module never runs a model), so the
+//! when to stop. With a latency bound, a step that breaks it is never kept, so fallbacks
+//! stop where they would cost the speed the user asked for. The evaluation is the caller's (this module never runs a model), so the
 //! strategy is tested without one.
 
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub struct Criterion {
     pub min_top1_agreement: Option<f64>,
     /// Largest absolute top-1 accuracy loss against FP32 (0.01 is one point); needs labels.
     pub max_top1_drop: Option<f64>,
+    /// Largest latency as a fraction of FP32's (0.33: at least 3× faster); needs
+    /// measured latencies. A fallback that breaks it is never kept.
+    pub max_latency_ratio: Option<f64>,
 }
 
 /// One quantized model measured against the FP32 model.
@@ -44,11 +48,30 @@ pub struct Score {
     /// Top-1 accuracies of the quantized and FP32 models, when the data has labels.
     pub top1: Option<f64>,
     pub fp32_top1: Option<f64>,
+    /// Latencies of the quantized and FP32 models, when measured, in milliseconds.
+    pub latency_ms: Option<f64>,
+    pub fp32_latency_ms: Option<f64>,
+}
+
+impl Score {
+    /// Quantized latency over FP32 latency, when both were measured.
+    pub fn latency_ratio(&self) -> Option<f64> {
+        Some(self.latency_ms? / self.fp32_latency_ms?)
+    }
 }
 
 impl Criterion {
     pub fn is_empty(&self) -> bool {
         self.min_sqnr_db.is_none() && self.min_top1_agreement.is_none() && self.max_top1_drop.is_none()
+    }
+
+    /// Whether `score` keeps within the latency bound (true without one).
+    fn fast_enough(&self, score: &Score) -> bool {
+        match (self.max_latency_ratio, score.latency_ratio()) {
+            (Some(max), Some(ratio)) => ratio <= max,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
     }
 
     /// The bounds `score` misses, in words; empty when it meets them all.
@@ -70,6 +93,12 @@ impl Criterion {
                 }
                 (Some(_), Some(_)) => {}
                 _ => misses.push("top-1 drop needs labelled evaluation data".to_string()),
+            }
+        }
+        if let Some(max) = self.max_latency_ratio.filter(|_| !self.fast_enough(score)) {
+            match score.latency_ratio() {
+                Some(ratio) => misses.push(format!("latency {ratio:.3}× FP32's > {max}×")),
+                None => misses.push("the latency bound needs measured latencies".to_string()),
             }
         }
         misses
@@ -222,11 +251,12 @@ impl<E> Search<'_, E> {
     }
 
     /// Evaluates `qconfig` and builds on it from now on if it beats the best SQNR by
-    /// more than `min_gain_db`.
+    /// more than `min_gain_db` within the latency bound.
     fn run(&mut self, qconfig: QConfig, change: String, min_gain_db: f64) -> Result<(), E> {
         let score = (self.evaluate)(&qconfig)?;
-        let kept =
-            self.trials.is_empty() || score.sqnr_db > self.trials[self.best].score.sqnr_db + min_gain_db;
+        let kept = self.trials.is_empty()
+            || (score.sqnr_db > self.trials[self.best].score.sqnr_db + min_gain_db
+                && self.criterion.fast_enough(&score));
         if kept {
             self.best = self.trials.len();
         }
@@ -247,7 +277,8 @@ mod tests {
     use super::*;
     use crate::static_ptq::Preset;
 
-    /// A stand-in model: each option and each FP32 node adds a fixed SQNR gain.
+    /// A stand-in model: each option and each FP32 node adds a fixed SQNR gain, and each
+    /// FP32 node 2 ms to a 10 ms quantized model (FP32: 30 ms).
     fn fake_score(q: &QConfig, gains: &[(&str, f64)]) -> Score {
         let mut sqnr_db = 20.0;
         if q.gptq_rounding {
@@ -264,6 +295,8 @@ mod tests {
             top1_agreement: if sqnr_db >= 21.5 { 1.0 } else { 0.95 },
             top1: None,
             fp32_top1: None,
+            latency_ms: Some(10.0 + 2.0 * fp32_nodes(q).len() as f64),
+            fp32_latency_ms: Some(30.0),
         }
     }
 
@@ -291,6 +324,7 @@ mod tests {
             min_sqnr_db: Some(21.5),
             min_top1_agreement: Some(1.0),
             max_top1_drop: None,
+            max_latency_ratio: None,
         };
         let budget = Budget {
             max_trials: 10,
@@ -381,24 +415,67 @@ mod tests {
             min_sqnr_db: Some(25.0),
             min_top1_agreement: Some(1.0),
             max_top1_drop: Some(0.01),
+            max_latency_ratio: Some(0.4),
         };
         let score = Score {
             sqnr_db: 24.0,
             top1_agreement: 0.95,
             top1: Some(0.85),
             fp32_top1: Some(0.9),
+            latency_ms: Some(13.0),
+            fp32_latency_ms: Some(30.0),
         };
-        assert_eq!(c.misses(&score).len(), 3);
-        let unlabelled = Score {
+        assert_eq!(c.misses(&score).len(), 4);
+        let unmeasured = Score {
             top1: None,
             fp32_top1: None,
             sqnr_db: 30.0,
             top1_agreement: 1.0,
+            latency_ms: None,
+            fp32_latency_ms: None,
         };
         assert_eq!(
-            c.misses(&unlabelled),
-            ["top-1 drop needs labelled evaluation data"]
+            c.misses(&unmeasured),
+            [
+                "top-1 drop needs labelled evaluation data",
+                "the latency bound needs measured latencies"
+            ]
         );
         assert!(Criterion::default().is_empty() && !c.is_empty());
+    }
+
+    #[test]
+    fn a_latency_bound_stops_fallbacks_that_cost_too_much() {
+        let gains = [
+            ("stem_reader", 0.4),
+            ("harmful", -0.2),
+            ("a", 0.2),
+            ("b", 0.2),
+            ("c", 1.0),
+        ];
+        // 0.41 of FP32's 30 ms is 12.3 ms: one FP32 node (12 ms) fits, two do not.
+        let criterion = Criterion {
+            min_sqnr_db: Some(40.0),
+            max_latency_ratio: Some(0.41),
+            ..Criterion::default()
+        };
+        let budget = Budget {
+            max_trials: 10,
+            max_fp32_nodes: 8,
+        };
+        let tuning = tune::<()>(
+            &QConfig::preset(Preset::X86),
+            &criterion,
+            budget,
+            &mut |q| Ok(fake_score(q, &gains)),
+            &mut || Ok(ranking()),
+        )
+        .unwrap();
+        assert!(!tuning.met);
+        assert_eq!(tuning.chosen().fp32_nodes, ["stem_reader"]);
+        // "c" alone would gain 1 dB, but on top of the stem it is a second node.
+        let c = tuning.trials.iter().find(|t| t.change == "FP32: c").unwrap();
+        assert!(!c.kept && c.score.sqnr_db > tuning.chosen().score.sqnr_db);
+        assert!(c.misses.iter().any(|m| m.starts_with("latency")));
     }
 }

@@ -30,7 +30,11 @@ pub fn run(args: TuneArgs, json: bool) -> anyhow::Result<()> {
         min_sqnr_db: args.min_sqnr,
         min_top1_agreement: args.min_agreement,
         max_top1_drop: args.max_top1_drop,
+        max_latency_ratio: args.max_latency_ratio,
     };
+    if criterion.max_latency_ratio.is_some() && args.latency_iters == 0 {
+        bail!("--max-latency-ratio needs latencies: --latency-iters must be at least 1");
+    }
     if criterion.is_empty() {
         criterion.max_top1_drop = Some(0.01);
     }
@@ -64,6 +68,7 @@ pub fn run(args: TuneArgs, json: bool) -> anyhow::Result<()> {
             eval: eval.as_ref(),
             eval_limit: args.limit,
             threads: args.runtime.threads,
+            latency_iters: args.latency_iters,
         },
         &mut |event| match event {
             TuneEvent::Trial { index, change } => {
@@ -96,6 +101,7 @@ fn print_report(report: &TuneReport) {
         "sqnr_db",
         "agreement",
         "top1",
+        "ms (× FP32)",
         "kept",
         "misses",
     ]);
@@ -111,6 +117,10 @@ fn print_report(report: &TuneReport) {
             format!("{:.2}", t.score.sqnr_db),
             format!("{:.4}", t.score.top1_agreement),
             t.score.top1.map_or("-".into(), |v| format!("{v:.4}")),
+            match (t.score.latency_ms, t.score.latency_ratio()) {
+                (Some(ms), Some(ratio)) => format!("{ms:.2} ({ratio:.2})"),
+                _ => "-".into(),
+            },
             if t.kept { "yes" } else { "no" }.into(),
             if t.misses.is_empty() {
                 "(meets the criterion)".into()
