@@ -439,7 +439,8 @@ pub struct TuneArgs {
     /// faster); fallbacks that break it are not kept.
     #[arg(long, value_name = "F")]
     pub max_latency_ratio: Option<f64>,
-    /// Timed runs per latency measurement (0: no latencies, and no --max-latency-ratio).
+    /// Timed runs of the trial and of FP32 per trial, alternated in rounds (0: no latencies,
+    /// and no --max-latency-ratio).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub latency_iters: usize,
     /// Quantize-and-evaluate rounds, the first included.

@@ -7,6 +7,7 @@ use lowbit_graph::Graph;
 use lowbit_quant::static_ptq::{QConfig, Quantized};
 use lowbit_quant::tuning::{tune, Budget, Criterion, Score, Tuning};
 use lowbit_runtime::{Plan, PlanOptions};
+use lowbit_tensor::Tensor;
 
 use crate::bench::{bench, synthetic_inputs};
 use crate::compare::compare;
@@ -37,21 +38,37 @@ pub struct TuneData<'a> {
     pub eval_limit: Option<usize>,
     /// Threads for the evaluation runs (0: all cores).
     pub threads: usize,
-    /// Timed runs per latency measurement (batch 1, one thread; 0: no latencies).
+    /// Timed runs of each trial and of FP32 beside it (batch 1, one thread; 0: none).
     pub latency_iters: usize,
 }
 
-/// Fastest of `iters` runs of `graph` on synthetic batch-1 inputs, on one thread, in
-/// milliseconds: the fastest, because tuning compares trials measured minutes apart on a
-/// machine whose load changes.
-pub fn latency_ms(graph: &Graph, iters: usize) -> Result<f64> {
-    let options = PlanOptions {
+/// Rounds the latency runs are split into, alternating the two models.
+const LATENCY_ROUNDS: usize = 4;
+
+/// Latencies of `quantized` and of `fp32` in milliseconds, batch 1 on one thread: the
+/// fastest of `iters` runs each, in rounds that alternate the two models, so that both
+/// see the same machine load (trials run minutes apart on a shared machine).
+pub fn paired_latency_ms(
+    fp32: &Plan,
+    quantized: &Graph,
+    inputs: &[Tensor],
+    iters: usize,
+) -> Result<(f64, f64)> {
+    let plan = Plan::new(quantized.clone(), &one_thread())?;
+    let per_round = iters.div_ceil(LATENCY_ROUNDS).max(1);
+    let (mut q_ms, mut f_ms) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..LATENCY_ROUNDS {
+        f_ms = f_ms.min(bench(fp32, inputs, 1, 1, 1, per_round)?.min_ms);
+        q_ms = q_ms.min(bench(&plan, inputs, 1, 1, 1, per_round)?.min_ms);
+    }
+    Ok((q_ms, f_ms))
+}
+
+fn one_thread() -> PlanOptions {
+    PlanOptions {
         threads: 1,
         optimize: true,
-    };
-    let plan = Plan::new(graph.clone(), &options)?;
-    let inputs = synthetic_inputs(graph, 1, &Default::default())?;
-    Ok(bench(&plan, &inputs, 1, 1, 2, iters.max(1))?.min_ms)
+    }
 }
 
 /// Tunes the static quantization of `graph` from `base` until `criterion` holds on the
@@ -71,9 +88,12 @@ pub fn tune_static(
     }
     // Every trial's model is kept until the choice is made: the chosen one is returned
     // without quantizing again. The ranking scores the first trial's model.
-    let fp32_latency_ms = match data.latency_iters {
+    let latency_probe = match data.latency_iters {
         0 => None,
-        iters => Some(latency_ms(graph, iters)?),
+        _ => Some((
+            Plan::new(graph.clone(), &one_thread())?,
+            synthetic_inputs(graph, 1, &Default::default())?,
+        )),
     };
     let mut models: Vec<Quantized> = Vec::new();
     let first_model = std::cell::OnceCell::new();
@@ -100,9 +120,14 @@ pub fn tune_static(
                 data.threads,
                 &mut |_| {},
             )?;
-            let latency = match data.latency_iters {
-                0 => None,
-                iters => Some(latency_ms(&quantized.graph, iters)?),
+            let latency = match &latency_probe {
+                None => None,
+                Some((fp32, inputs)) => Some(paired_latency_ms(
+                    fp32,
+                    &quantized.graph,
+                    inputs,
+                    data.latency_iters,
+                )?),
             };
             if first_model.get().is_none() {
                 let _ = first_model.set(quantized.graph.clone());
@@ -113,8 +138,8 @@ pub fn tune_static(
                 top1_agreement: c.top1_agreement,
                 top1: c.test_top1,
                 fp32_top1: c.reference_top1,
-                latency_ms: latency,
-                fp32_latency_ms,
+                latency_ms: latency.map(|l| l.0),
+                fp32_latency_ms: latency.map(|l| l.1),
             })
         };
         let mut rank_points = || -> Result<Vec<Vec<String>>> {
