@@ -310,6 +310,32 @@ mod tests {
         ]
     }
 
+    const GAINS: [(&str, f64); 5] = [
+        ("stem_reader", 0.4),
+        ("harmful", -0.2),
+        ("a", 0.2),
+        ("b", 0.2),
+        ("c", 1.0),
+    ];
+
+    /// Tunes the stand-in model from the x86 preset; also returns how often the ranking
+    /// was asked for.
+    fn tune_fake(criterion: &Criterion, budget: Budget, gains: &[(&str, f64)]) -> (Tuning, usize) {
+        let mut ranked = 0;
+        let tuning = tune::<()>(
+            &QConfig::preset(Preset::X86),
+            criterion,
+            budget,
+            &mut |q| Ok(fake_score(q, gains)),
+            &mut || {
+                ranked += 1;
+                Ok(ranking())
+            },
+        )
+        .unwrap();
+        (tuning, ranked)
+    }
+
     #[test]
     fn steps_in_order_keep_what_helps_and_stop_when_met() {
         let gains = [
@@ -330,18 +356,7 @@ mod tests {
             max_trials: 10,
             max_fp32_nodes: 8,
         };
-        let mut ranked = 0;
-        let tuning = tune::<()>(
-            &QConfig::preset(Preset::X86),
-            &criterion,
-            budget,
-            &mut |q| Ok(fake_score(q, &gains)),
-            &mut || {
-                ranked += 1;
-                Ok(ranking())
-            },
-        )
-        .unwrap();
+        let (tuning, ranked) = tune_fake(&criterion, budget, &gains);
         let changes: Vec<&str> = tuning.trials.iter().map(|t| t.change.as_str()).collect();
         assert_eq!(
             changes,
@@ -365,13 +380,6 @@ mod tests {
 
     #[test]
     fn budgets_bound_the_search_and_the_best_is_chosen_when_unmet() {
-        let gains = [
-            ("stem_reader", 0.4),
-            ("harmful", -0.2),
-            ("a", 0.2),
-            ("b", 0.2),
-            ("c", 1.0),
-        ];
         let criterion = Criterion {
             min_sqnr_db: Some(40.0),
             ..Criterion::default()
@@ -380,31 +388,20 @@ mod tests {
             max_trials: 10,
             max_fp32_nodes: 2,
         };
-        let tuning = tune::<()>(
-            &QConfig::preset(Preset::X86),
-            &criterion,
-            budget,
-            &mut |q| Ok(fake_score(q, &gains)),
-            &mut || Ok(ranking()),
-        )
-        .unwrap();
+        let (tuning, _) = tune_fake(&criterion, budget, &GAINS);
         assert!(!tuning.met);
         // "a, b" would make three FP32 nodes: skipped; "c" fits.
         assert_eq!(tuning.chosen().fp32_nodes, ["stem_reader", "c"]);
         assert!(tuning.trials.iter().all(|t| t.fp32_nodes.len() <= 2));
         assert_eq!(tuning.chosen().misses, ["SQNR 22.20 dB < 40 dB"]);
 
-        let short = tune::<()>(
-            &QConfig::preset(Preset::X86),
-            &criterion,
-            Budget {
-                max_trials: 2,
-                max_fp32_nodes: 8,
-            },
-            &mut |q| Ok(fake_score(q, &gains)),
-            &mut || panic!("no trial left for the fallback step"),
-        )
-        .unwrap();
+        let budget = Budget {
+            max_trials: 2,
+            max_fp32_nodes: 8,
+        };
+        let (short, ranked) = tune_fake(&criterion, budget, &GAINS);
+        // No trial was left for the fallback step, so nothing was ranked.
+        assert_eq!(ranked, 0);
         assert_eq!(short.trials.len(), 2);
         assert_eq!(short.chosen, 1);
     }
@@ -446,13 +443,6 @@ mod tests {
 
     #[test]
     fn a_latency_bound_stops_fallbacks_that_cost_too_much() {
-        let gains = [
-            ("stem_reader", 0.4),
-            ("harmful", -0.2),
-            ("a", 0.2),
-            ("b", 0.2),
-            ("c", 1.0),
-        ];
         // 0.41 of FP32's 30 ms is 12.3 ms: one FP32 node (12 ms) fits, two do not.
         let criterion = Criterion {
             min_sqnr_db: Some(40.0),
@@ -463,14 +453,7 @@ mod tests {
             max_trials: 10,
             max_fp32_nodes: 8,
         };
-        let tuning = tune::<()>(
-            &QConfig::preset(Preset::X86),
-            &criterion,
-            budget,
-            &mut |q| Ok(fake_score(q, &gains)),
-            &mut || Ok(ranking()),
-        )
-        .unwrap();
+        let (tuning, _) = tune_fake(&criterion, budget, &GAINS);
         assert!(!tuning.met);
         assert_eq!(tuning.chosen().fp32_nodes, ["stem_reader"]);
         // "c" alone would gain 1 dB, but on top of the stem it is a second node.
