@@ -42,6 +42,11 @@ pub struct TuneData<'a> {
     pub latency_iters: usize,
 }
 
+/// Calibration samples the fallback ranking scores on: it runs the model once per
+/// activation point, so it uses a calibration-sized sample even when the calibration set
+/// is large (EfficientNet-Lite0's ranking from 10 photos is the recipe's).
+const RANKING_SAMPLES: usize = 16;
+
 /// Rounds the latency runs are split into, alternating the two models.
 const LATENCY_ROUNDS: usize = 4;
 
@@ -147,11 +152,12 @@ pub fn tune_static(
             let first: &Graph = first_model
                 .get()
                 .ok_or_else(|| Error::Invalid("no trial ran".into()))?;
+            let ranking_samples = data.calib_limit.unwrap_or(usize::MAX).min(RANKING_SAMPLES);
             let sensitivity = activation_sensitivity(
                 graph,
                 first,
                 data.calibration,
-                data.calib_limit,
+                Some(ranking_samples),
                 data.threads,
                 &mut |_, _| {},
             )?;
