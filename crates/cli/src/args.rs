@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use lowbit::quant::static_ptq::Preset;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -459,6 +460,15 @@ pub struct TuneArgs {
 pub enum PresetArg {
     PerTensor,
     X86,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Preset {
+        match p {
+            PresetArg::PerTensor => Preset::PerTensor,
+            PresetArg::X86 => Preset::X86,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,8 @@
 //! with each trial quantized on the calibration data and compared with the FP32 model
 //! on the evaluation data, and fallback candidates ranked by [`activation_sensitivity`].
 
+use std::cell::RefCell;
+
 use lowbit_data::Dataset;
 use lowbit_graph::Graph;
 use lowbit_quant::static_ptq::{QConfig, Quantized};
@@ -91,8 +93,6 @@ pub fn tune_static(
             "tuning needs a criterion: a least SQNR, a least top-1 agreement or a largest top-1 drop".into(),
         ));
     }
-    // Every trial's model is kept until the choice is made: the chosen one is returned
-    // without quantizing again. The ranking scores the first trial's model.
     let latency_probe = match data.latency_iters {
         0 => None,
         _ => Some((
@@ -100,97 +100,75 @@ pub fn tune_static(
             synthetic_inputs(graph, 1, &Default::default())?,
         )),
     };
-    let mut models: Vec<Quantized> = Vec::new();
-    let first_model = std::cell::OnceCell::new();
-    let progress = std::cell::RefCell::new(progress);
-    let tuning = {
-        let mut evaluate = |qconfig: &QConfig| -> Result<Score> {
-            (progress.borrow_mut())(TuneEvent::Trial {
-                index: models.len(),
-                change: describe(base, qconfig),
-            });
-            let quantized = quantize_static(
-                graph.clone(),
-                qconfig,
-                data.calibration,
-                data.calib_limit,
-                &mut |_| {},
-            )?;
-            let c = compare(
-                graph,
+    // Every trial's model is kept until the choice is made: the chosen one is returned
+    // without quantizing again, and the ranking scores the first one.
+    let models: RefCell<Vec<Quantized>> = RefCell::new(Vec::new());
+    let progress = RefCell::new(progress);
+    let mut evaluate = |qconfig: &QConfig, change: &str| -> Result<Score> {
+        (progress.borrow_mut())(TuneEvent::Trial {
+            index: models.borrow().len(),
+            change: change.to_string(),
+        });
+        let quantized = quantize_static(
+            graph.clone(),
+            qconfig,
+            data.calibration,
+            data.calib_limit,
+            &mut |_| {},
+        )?;
+        let c = compare(
+            graph,
+            &quantized.graph,
+            data.eval,
+            data.eval_limit,
+            false,
+            data.threads,
+            &mut |_| {},
+        )?;
+        let latency = match &latency_probe {
+            None => None,
+            Some((fp32, inputs)) => Some(paired_latency_ms(
+                fp32,
                 &quantized.graph,
-                data.eval,
-                data.eval_limit,
-                false,
-                data.threads,
-                &mut |_| {},
-            )?;
-            let latency = match &latency_probe {
-                None => None,
-                Some((fp32, inputs)) => Some(paired_latency_ms(
-                    fp32,
-                    &quantized.graph,
-                    inputs,
-                    data.latency_iters,
-                )?),
-            };
-            if first_model.get().is_none() {
-                let _ = first_model.set(quantized.graph.clone());
-            }
-            models.push(quantized);
-            Ok(Score {
-                sqnr_db: c.sqnr_db,
-                top1_agreement: c.top1_agreement,
-                top1: c.test_top1,
-                fp32_top1: c.reference_top1,
-                latency_ms: latency.map(|l| l.0),
-                fp32_latency_ms: latency.map(|l| l.1),
-            })
+                inputs,
+                data.latency_iters,
+            )?),
         };
-        let mut rank_points = || -> Result<Vec<Vec<String>>> {
-            (progress.borrow_mut())(TuneEvent::Ranking);
-            let first: &Graph = first_model
-                .get()
-                .ok_or_else(|| Error::Invalid("no trial ran".into()))?;
-            let ranking_samples = data.calib_limit.unwrap_or(usize::MAX).min(RANKING_SAMPLES);
-            let sensitivity = activation_sensitivity(
-                graph,
-                first,
-                data.calibration,
-                Some(ranking_samples),
-                data.threads,
-                &mut |_, _| {},
-            )?;
-            // Model outputs have no readers to move to FP32 (`quantize_outputs` covers them).
-            Ok(sensitivity
-                .points
-                .into_iter()
-                .map(|p| p.readers)
-                .filter(|readers| !readers.is_empty())
-                .collect())
-        };
-        tune(base, criterion, budget, &mut evaluate, &mut rank_points)?
+        models.borrow_mut().push(quantized);
+        Ok(Score {
+            sqnr_db: c.sqnr_db,
+            top1_agreement: c.top1_agreement,
+            top1: c.test_top1,
+            fp32_top1: c.reference_top1,
+            latency_ms: latency.map(|l| l.0),
+            fp32_latency_ms: latency.map(|l| l.1),
+        })
     };
+    let mut rank_points = || -> Result<Vec<Vec<String>>> {
+        (progress.borrow_mut())(TuneEvent::Ranking);
+        let models = models.borrow();
+        let first = models
+            .first()
+            .ok_or_else(|| Error::Invalid("no trial ran".into()))?;
+        let ranking_samples = data.calib_limit.unwrap_or(usize::MAX).min(RANKING_SAMPLES);
+        let sensitivity = activation_sensitivity(
+            graph,
+            &first.graph,
+            data.calibration,
+            Some(ranking_samples),
+            data.threads,
+            &mut |_, _| {},
+        )?;
+        // Model outputs have no readers to move to FP32 (`quantize_outputs` covers them).
+        Ok(sensitivity
+            .points
+            .into_iter()
+            .map(|p| p.readers)
+            .filter(|readers| !readers.is_empty())
+            .collect())
+    };
+    let tuning = tune(base, criterion, budget, &mut evaluate, &mut rank_points)?;
+    let mut models = models.into_inner();
     let model = models.swap_remove(tuning.chosen);
     Ok(Tuned { tuning, model })
-}
-
-/// A short label for progress: what `q` changes over `base`.
-fn describe(base: &QConfig, q: &QConfig) -> String {
-    let mut parts = Vec::new();
-    if q.gptq_rounding != base.gptq_rounding {
-        parts.push("gptq_rounding".to_string());
-    }
-    if q.activations.quantize_outputs != base.activations.quantize_outputs {
-        parts.push("float outputs".to_string());
-    }
-    let fp32 = q.overrides.len().saturating_sub(base.overrides.len());
-    if fp32 > 0 {
-        parts.push(format!("{fp32} FP32 nodes"));
-    }
-    if parts.is_empty() {
-        "as given".to_string()
-    } else {
-        parts.join(", ")
-    }
 }

@@ -11,11 +11,12 @@
 //!    the nodes reading a point go to FP32 together, which removes that 8-bit rounding.
 //!
 //! Each step is laid over the best configuration so far and kept only when it raises the
-//! output SQNR (a fallback by at least [`MIN_FALLBACK_GAIN_DB`]): on a small evaluation set top-1 agreement moves in whole samples and
-//! cannot rank neighbouring configurations, so SQNR steers and the criterion decides
-//! when to stop. With a latency bound, a step that breaks it is never kept, so fallbacks
-//! stop where they would cost the speed the user asked for. The evaluation is the caller's (this module never runs a model), so the
-//! strategy is tested without one.
+//! output SQNR (a fallback by at least [`MIN_FALLBACK_GAIN_DB`]): on a small evaluation
+//! set top-1 agreement moves in whole samples and cannot rank neighbouring
+//! configurations, so SQNR steers and the criterion decides when to stop. With a latency
+//! bound, a step that breaks it is never kept, so fallbacks stop where they would cost
+//! the speed the user asked for. The evaluation is the caller's (this module never runs
+//! a model), so the strategy is tested without one.
 
 use serde::Serialize;
 
@@ -146,14 +147,15 @@ impl Tuning {
 }
 
 /// Tunes from `base`. `evaluate` quantizes with a configuration and scores the result
-/// (it is called once per trial, in order); `rank_points` is called at most once, when
+/// (it is called once per trial, in order, with the trial's change in words, as
+/// [`Trial::change`] records it); `rank_points` is called at most once, when
 /// the fallback step starts, and returns the reader nodes of each activation point, most
 /// harmful point first.
 pub fn tune<E>(
     base: &QConfig,
     criterion: &Criterion,
     budget: Budget,
-    evaluate: &mut dyn FnMut(&QConfig) -> Result<Score, E>,
+    evaluate: &mut dyn FnMut(&QConfig, &str) -> Result<Score, E>,
     rank_points: &mut dyn FnMut() -> Result<Vec<Vec<String>>, E>,
 ) -> Result<Tuning, E> {
     let mut search = Search {
@@ -178,11 +180,9 @@ pub fn tune<E>(
                 break;
             }
             let current = search.best_config();
-            let new: Vec<String> = readers
-                .into_iter()
-                .filter(|r| !fp32_nodes(current).contains(r))
-                .collect();
-            if new.is_empty() || fp32_nodes(current).len() + new.len() > budget.max_fp32_nodes {
+            let kept_fp32 = fp32_nodes(current);
+            let new: Vec<String> = readers.into_iter().filter(|r| !kept_fp32.contains(r)).collect();
+            if new.is_empty() || kept_fp32.len() + new.len() > budget.max_fp32_nodes {
                 continue;
             }
             let mut candidate = current.clone();
@@ -234,7 +234,7 @@ fn fp32_nodes(q: &QConfig) -> Vec<String> {
 
 struct Search<'a, E> {
     criterion: &'a Criterion,
-    evaluate: &'a mut dyn FnMut(&QConfig) -> Result<Score, E>,
+    evaluate: &'a mut dyn FnMut(&QConfig, &str) -> Result<Score, E>,
     trials: Vec<Trial>,
     /// Index of the trial whose configuration the next step builds on.
     best: usize,
@@ -253,7 +253,7 @@ impl<E> Search<'_, E> {
     /// Evaluates `qconfig` and builds on it from now on if it beats the best SQNR by
     /// more than `min_gain_db` within the latency bound.
     fn run(&mut self, qconfig: QConfig, change: String, min_gain_db: f64) -> Result<(), E> {
-        let score = (self.evaluate)(&qconfig)?;
+        let score = (self.evaluate)(&qconfig, &change)?;
         let kept = self.trials.is_empty()
             || (score.sqnr_db > self.trials[self.best].score.sqnr_db + min_gain_db
                 && self.criterion.fast_enough(&score));
@@ -326,7 +326,7 @@ mod tests {
             &QConfig::preset(Preset::X86),
             criterion,
             budget,
-            &mut |q| Ok(fake_score(q, gains)),
+            &mut |q, _| Ok(fake_score(q, gains)),
             &mut || {
                 ranked += 1;
                 Ok(ranking())

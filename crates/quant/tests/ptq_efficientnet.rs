@@ -111,6 +111,18 @@ fn fixture() -> Option<Fixture> {
     })
 }
 
+/// Quantizes with `qconfig`, scores the logits of all 20 images and prints the figures
+/// under `label`.
+fn quantize_and_score(f: &Fixture, label: &str, qconfig: &QConfig) -> Scores {
+    let q = quantize(&f.dir, &f.graph, qconfig);
+    let s = score(&f.fp32, &logits(&q.graph, &f.inputs), &f.labels);
+    eprintln!(
+        "{label}: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
+        s.sqnr_db, s.top1, s.agree
+    );
+    s
+}
+
 #[test]
 fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
     let Some(f) = fixture() else { return };
@@ -138,15 +150,7 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
     // calibration time of a 224×224 MobileNetV2; not in the preset because on the
     // Fashion-MNIST demo it lifts x86 PTQ above QAT (docs/QUALITY.md).
     let gptq = parse_recipe("gptq_rounding = true\n", Preset::X86).unwrap();
-    let g = score(
-        &f.fp32,
-        &logits(&quantize(&f.dir, &f.graph, &gptq).graph, &f.inputs),
-        &f.labels,
-    );
-    eprintln!(
-        "x86 + gptq_rounding: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
-        g.sqnr_db, g.top1, g.agree
-    );
+    let g = quantize_and_score(&f, "x86 + gptq_rounding", &gptq);
     assert!(
         g.top1 >= 18 && g.agree == 20 && g.sqnr_db >= 24.0 && g.sqnr_db > s.sqnr_db + 0.3,
         "GPTQ rounding should beat round-to-nearest"
@@ -157,24 +161,14 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         "/../../recipes/efficientnet-lite0.toml"
     );
     let recipe = parse_recipe(&std::fs::read_to_string(recipe_path).unwrap(), Preset::X86).unwrap();
-    let fidelity = quantize(&f.dir, &f.graph, &recipe);
-    let h = score(&f.fp32, &logits(&fidelity.graph, &f.inputs), &f.labels);
-    eprintln!(
-        "x86 + recipes/efficientnet-lite0.toml: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
-        h.sqnr_db, h.top1, h.agree
-    );
+    let h = quantize_and_score(&f, "x86 + recipes/efficientnet-lite0.toml", &recipe);
     // Photo 19's FP32 top-2 margin (0.05 logits) is inside this noise: it flips here.
     assert!(
         h.sqnr_db >= 25.0 && h.sqnr_db > g.sqnr_db + 1.0 && h.agree >= 19 && h.top1 >= 17,
         "the recipe should reach 25 dB"
     );
     let seven_bit = parse_recipe("[activations]\nreduce_range = true\n", Preset::X86).unwrap();
-    let reduced = quantize(&f.dir, &f.graph, &seven_bit);
-    let r = score(&f.fp32, &logits(&reduced.graph, &f.inputs), &f.labels);
-    eprintln!(
-        "x86 with reduce_range: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
-        r.sqnr_db, r.top1, r.agree
-    );
+    let r = quantize_and_score(&f, "x86 with reduce_range", &seven_bit);
     // One photo's FP32 top-2 margin is 0.05 logits: at 19 dB its top-1 may flip.
     assert!(
         r.top1 >= 18 && r.agree >= 19 && r.sqnr_db + 2.0 < s.sqnr_db,
@@ -186,12 +180,7 @@ fn x86_preset_keeps_accuracy_and_beats_per_tensor() {
         assert!(r.min == 0.0 && (r.max - 6.0).abs() < 1e-5, "{r:?}");
     }
 
-    let per_tensor = quantize(&f.dir, &f.graph, &QConfig::preset(Preset::PerTensor));
-    let p = score(&f.fp32, &logits(&per_tensor.graph, &f.inputs), &f.labels);
-    eprintln!(
-        "per-tensor: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
-        p.sqnr_db, p.top1, p.agree
-    );
+    let p = quantize_and_score(&f, "per-tensor", &QConfig::preset(Preset::PerTensor));
     assert!(
         p.sqnr_db + 3.0 < s.sqnr_db,
         "per-tensor should be measurably worse"
@@ -247,21 +236,15 @@ fn onnxruntime_agrees(f: &Fixture, bytes: &[u8], ours: &[f32]) {
 fn observer_sweep() {
     let Some(f) = fixture() else { return };
     for (kind, reduce_range, bias) in sweep_configs() {
-        {
-            let recipe = format!(
-                "bias_correction = {bias}\n[activations]\nobserver = \"{}\"\nreduce_range = {reduce_range}\n",
-                kind.name()
-            );
-            let q = quantize(&f.dir, &f.graph, &parse_recipe(&recipe, Preset::X86).unwrap());
-            let s = score(&f.fp32, &logits(&q.graph, &f.inputs), &f.labels);
-            eprintln!(
-                "sweep observer={} reduce_range={reduce_range} bias_correction={bias}: sqnr {:.2} dB, top-1 {}/20, agreement {}/20",
-                kind.name(),
-                s.sqnr_db,
-                s.top1,
-                s.agree
-            );
-        }
+        let recipe = format!(
+            "bias_correction = {bias}\n[activations]\nobserver = \"{}\"\nreduce_range = {reduce_range}\n",
+            kind.name()
+        );
+        let label = format!(
+            "sweep observer={} reduce_range={reduce_range} bias_correction={bias}",
+            kind.name()
+        );
+        quantize_and_score(&f, &label, &parse_recipe(&recipe, Preset::X86).unwrap());
     }
 }
 

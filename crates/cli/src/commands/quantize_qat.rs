@@ -3,7 +3,6 @@
 //! ONNX QDQ model.
 
 use anyhow::Context;
-use lowbit::quant::static_ptq::Preset;
 use lowbit::quantize_static::check_distinct_output;
 use lowbit::train::qat::{
     qat_qconfig, quantize_aware_training, QatEpoch, QatOptions, QatReport, QatSchedule,
@@ -11,7 +10,7 @@ use lowbit::train::qat::{
 use serde::Serialize;
 
 use super::eval::resolve_preprocess;
-use crate::args::{PresetArg, QuantizeArgs};
+use crate::args::QuantizeArgs;
 use crate::output::{human_bytes, print_json, Table};
 
 /// The JSON of static quantization's evaluation fields, plus the QAT run.
@@ -59,12 +58,8 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
     let preprocess = resolve_preprocess(&ptq.preprocess, from_model)?;
     let train = lowbit::data::open(train_spec, &preprocess)?;
     let eval = lowbit::data::open(eval_spec, &preprocess)?;
-    let preset = match ptq.preset {
-        PresetArg::PerTensor => Preset::PerTensor,
-        PresetArg::X86 => Preset::X86,
-    };
     let options = QatOptions {
-        qconfig: qat_qconfig(preset),
+        qconfig: qat_qconfig(ptq.preset.into()),
         schedule: QatSchedule {
             epochs: flags.qat_epochs,
             freeze_bn_after: flags.freeze_bn_after,

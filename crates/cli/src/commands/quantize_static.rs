@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use lowbit::compare::compare;
-use lowbit::quant::static_ptq::{parse_recipe, ChosenRange, Preset, QConfig};
+use lowbit::quant::static_ptq::{parse_recipe, ChosenRange, QConfig};
 use lowbit::quantize_static::{check_distinct_output, quantize_static};
 use serde::Serialize;
 
@@ -114,15 +114,11 @@ pub fn run(args: QuantizeArgs, json: bool) -> anyhow::Result<()> {
 
 /// The preset, with the recipe file laid over it when one is given.
 pub(super) fn qconfig_from(preset: PresetArg, recipe: Option<&Path>) -> anyhow::Result<QConfig> {
-    let preset = match preset {
-        PresetArg::PerTensor => Preset::PerTensor,
-        PresetArg::X86 => Preset::X86,
-    };
     let Some(path) = recipe else {
-        return Ok(QConfig::preset(preset));
+        return Ok(QConfig::preset(preset.into()));
     };
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_recipe(&text, preset).with_context(|| path.display().to_string())
+    parse_recipe(&text, preset.into()).with_context(|| path.display().to_string())
 }
 
 fn print_report(report: &StaticReport) {
