@@ -1,5 +1,6 @@
 //! The plan: a graph optimised and compiled once, run many times.
 
+use lowbit_graph::infer::infer_facts;
 use lowbit_graph::{passes, Graph};
 use lowbit_tensor::Tensor;
 
@@ -45,6 +46,10 @@ impl Plan {
             for (pass, count) in applied {
                 log::debug!("pass {pass}: {count} rewrites");
             }
+            // Imported files declare few intermediate facts (QDQ writers, lowbit's
+            // included, declare almost none), and rewrites add values: matching needs
+            // every value's dtype, and the layout choice every rank.
+            infer_facts(&mut graph)?;
             // Before folding, which would dequantize the i8 weights into f32 constants;
             // only parameters computed from constants (a bias scale `Mul(x_scale,
             // w_scale)`) are folded first, since matching needs them as constants.

@@ -3,7 +3,7 @@
 mod int8_support;
 
 use int8_support::{compare, conv_attrs, Qdq};
-use lowbit_graph::ops::UnaryOp;
+use lowbit_graph::ops::{BinaryOp, UnaryOp};
 use lowbit_graph::Op;
 use lowbit_tensor::Tensor;
 
@@ -126,4 +126,22 @@ fn quantize_after_an_fp32_conv_runs_on_the_vector_kernel() {
     c.assert_within_one_step();
     assert_eq!(c.kernels()[0], "quantize", "{:?}", c.kernels());
     assert!(c.kernels()[1].starts_with("QConv2d"), "{:?}", c.kernels());
+}
+
+#[test]
+fn quantize_after_an_fp32_add_runs_on_the_vector_kernel() {
+    // What a fallback of a residual block leaves: a float conv and a float Add whose sum
+    // is quantized again. No op-specific rule knows an Add's output is f32; the plan's
+    // fact inference does.
+    let mut b = Qdq::new(7);
+    let (x, feed) = input(&mut b, &[1, 4, 6, 5]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let w = (0..16).map(|i| (i as f32 - 7.5) / 16.0).collect();
+    let w = b.constant(Tensor::new([4usize, 4, 1, 1], w).unwrap());
+    let conv = b.node(Op::Conv(conv_attrs(1, 1, [0; 4], 1)), &[Some(xf), Some(w), None]);
+    let sum = b.node(Op::Binary(BinaryOp::Add), &[Some(conv), Some(xf)]);
+    let y = b.q(sum, 0.05, 128);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels(), ["quantize"]);
 }

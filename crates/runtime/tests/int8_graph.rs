@@ -145,7 +145,8 @@ fn average_pool_within_one_step() {
 }
 
 /// An op with no integer kernel runs in f32 and is listed; the DequantizeLinear that
-/// feeds it stays, while its other reader (a conv) still takes the u8 tensor.
+/// feeds it stays, while its other reader (a conv) still takes the u8 tensor, and the
+/// QuantizeLinear of its float output is an integer step.
 #[test]
 fn unsupported_op_is_a_listed_fallback() {
     let mut b = Qdq::new(17);
@@ -157,7 +158,10 @@ fn unsupported_op_is_a_listed_fallback() {
     let cq = b.q(conv, 0.02, 128);
     let c = compare(b.finish(&[sq, cq]), &[feed]);
     c.assert_within_one_step();
-    assert_eq!(c.kernels().len(), 1);
+    let kernels = c.kernels();
+    assert_eq!(kernels.len(), 2, "{kernels:?}");
+    assert_eq!(kernels[0], "quantize", "{kernels:?}");
+    assert!(kernels[1].starts_with("QConv2d"), "{kernels:?}");
     let ops: Vec<&str> = c.fused.fallbacks().iter().map(|(_, op)| op.as_str()).collect();
     assert_eq!(ops, ["Sigmoid"]);
 }

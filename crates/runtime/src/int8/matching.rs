@@ -108,23 +108,9 @@ impl<'g> Matcher<'g> {
         self.producer.get(&v).map(|&n| &self.graph.nodes[n])
     }
 
-    /// Whether `v` is f32. Imported graphs carry no dtype for most computed values, so
-    /// without one the producer tells: ops that only compute in float, and Clip or Relu
-    /// of an f32 value.
+    /// Whether `v` is f32, by its inferred fact (`Plan::new` infers every value's).
     fn is_f32(&self, v: ValueId) -> bool {
-        if let Some(dtype) = self.graph.value(v).fact.dtype {
-            return dtype == DType::F32;
-        }
-        self.node_of(v).is_some_and(|p| match p.op {
-            Op::Conv(_)
-            | Op::BatchNorm(_)
-            | Op::Gemm(_)
-            | Op::GlobalAveragePool
-            | Op::AveragePool(_)
-            | Op::DequantizeLinear(_) => true,
-            Op::Clip | Op::Unary(UnaryOp::Relu) => p.input(0).is_some_and(|x| self.is_f32(x)),
-            _ => false,
-        })
+        self.graph.value(v).fact.dtype == Some(DType::F32)
     }
 
     /// Read by one node only, and not a graph output: safe to stop materialising.
