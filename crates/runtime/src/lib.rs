@@ -3,7 +3,8 @@
 //! [`Plan::new`] turns a [`Graph`](lowbit_graph::Graph) into an executable plan once:
 //! 1. validate the graph;
 //! 2. when [`PlanOptions::optimize`] is set, run the rewrite pipeline of
-//!    `lowbit_graph::passes` (Identity/Dropout removal, BatchNorm folding), fold every
+//!    `lowbit_graph::passes` (Identity/Dropout removal, BatchNorm folding), infer every
+//!    value's dtype and shape (imported files declare few), fold every
 //!    node whose inputs are all constants into a new initializer, and fuse a Conv with a
 //!    following Relu/Clip into the conv kernel's activation;
 //! 3. compile each node into a step: convolutions with constant weights get their
