@@ -1,7 +1,7 @@
 //! The runtime's fused dynamic-int8 step against the node-by-node reference evaluators,
 //! and per-row activation quantization against a naive implementation.
 
-use lowbit::graph::ops::{BinaryOp, Gemm};
+use lowbit::graph::ops::{BinaryOp, Cast, Gemm};
 use lowbit::graph::{Dim, Fact, Graph, Node, Op};
 use lowbit::quant::dynamic::{
     quantize_dynamic, ActivationGranularity, DynamicConfig, DynamicRecord, WeightGranularity, METADATA_KEY,
@@ -353,5 +353,111 @@ fn all_zero_input_gives_the_bias() {
         for row in out[0].as_slice::<f32>().unwrap().chunks(4) {
             assert_eq!(row, bias.as_slice::<f32>().unwrap());
         }
+    }
+}
+
+/// The chains ONNX Runtime's `quantize_dynamic` writes for products that share an input
+/// (a layer's Q, K and V projections): one DynamicQuantizeLinear read by three
+/// MatMulIntegers, i8 weights with an explicit zero point, the scale product
+/// `Mul(x_scale, w_scale)` per chain, a bias on two of the three.
+fn shared_input_graph(k: usize, widths: &[usize], rng: &mut StdRng) -> Graph {
+    let mut g = Graph::new("shared");
+    let x = g
+        .add_input(
+            "x",
+            Fact::new(DType::F32, vec![Dim::Sym("rows".into()), Dim::Known(k)]),
+        )
+        .unwrap();
+    let [x_q, x_scale, x_zp] = ["x_q", "x_scale", "x_zp"].map(|v| g.add_value(v, Fact::unknown()).unwrap());
+    g.add_node(Node {
+        name: "dql".into(),
+        op: Op::DynamicQuantizeLinear,
+        inputs: vec![Some(x)],
+        outputs: vec![x_q, x_scale, x_zp],
+    });
+    for (i, &n) in widths.iter().enumerate() {
+        let w: Vec<i8> = (0..k * n).map(|_| rng.gen_range(-127..=127)).collect();
+        let w = g
+            .add_const(format!("w{i}"), Tensor::new(vec![k, n], w).unwrap())
+            .unwrap();
+        let w_zp = g.add_const(format!("w{i}_zp"), Tensor::scalar(0i8)).unwrap();
+        let w_scale = g
+            .add_const(
+                format!("w{i}_scale"),
+                Tensor::scalar(rng.gen_range(0.001f32..0.01)),
+            )
+            .unwrap();
+        let value = |g: &mut Graph, name: &str| g.add_value(format!("{name}{i}"), Fact::unknown()).unwrap();
+        let acc = value(&mut g, "acc");
+        g.add_node(Node {
+            name: format!("mm{i}"),
+            op: Op::MatMulInteger,
+            inputs: vec![Some(x_q), Some(w), Some(x_zp), Some(w_zp)],
+            outputs: vec![acc],
+        });
+        let acc_f32 = value(&mut g, "acc_f32");
+        g.add_node(node(
+            &format!("cast{i}"),
+            Op::Cast(Cast { to: DType::F32 }),
+            &[acc],
+            acc_f32,
+        ));
+        let scale = value(&mut g, "scale");
+        g.add_node(node(
+            &format!("scale{i}"),
+            Op::Binary(BinaryOp::Mul),
+            &[x_scale, w_scale],
+            scale,
+        ));
+        let mut out = value(&mut g, "product");
+        g.add_node(node(
+            &format!("rescale{i}"),
+            Op::Binary(BinaryOp::Mul),
+            &[acc_f32, scale],
+            out,
+        ));
+        if i > 0 {
+            let b = g
+                .add_const(
+                    format!("b{i}"),
+                    Tensor::new(vec![n], random(rng, n, 1.0)).unwrap(),
+                )
+                .unwrap();
+            let biased = value(&mut g, "biased");
+            g.add_node(node(
+                &format!("bias{i}"),
+                Op::Binary(BinaryOp::Add),
+                &[out, b],
+                biased,
+            ));
+            out = biased;
+        }
+        g.outputs.push(out);
+    }
+    g
+}
+
+#[test]
+fn products_sharing_one_quantized_input_each_fuse_bit_exactly() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for (rows, k) in [(1, 1), (5, 16), (19, 33), (128, 64)] {
+        let g = shared_input_graph(k, &[7, 16, 33], &mut rng);
+        let values: Vec<f32> = random(&mut rng, rows * k, 2.0)
+            .into_iter()
+            .map(|v| v - 0.5)
+            .collect();
+        let x = Tensor::new(vec![rows, k], values).unwrap();
+        let fused = run(&g, true, &x);
+        let reference = run(&g, false, &x);
+        for (i, (f, r)) in fused.iter().zip(&reference).enumerate() {
+            assert_bit_equal(f, r, &format!("rows={rows} k={k} product {i}"));
+        }
+        // Fused: no intermediate of any chain is computed, only the input and the results.
+        let computed = computed_values(&g, &x);
+        assert_eq!(
+            computed,
+            ["x", "product0", "biased1", "biased2"],
+            "rows={rows} k={k}"
+        );
     }
 }

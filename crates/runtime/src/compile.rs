@@ -10,8 +10,8 @@
 //! the same result bit for bit (see `eval::gelu`).
 //!
 //! Dynamic-int8 chains (DynamicQuantizeLinear → MatMulInteger → Cast → Mul [→ Add]) are
-//! fused the same way, into one step anchored at the DynamicQuantizeLinear (see
-//! [`crate::dynamic`]).
+//! fused the same way, into one step per MatMulInteger at the DynamicQuantizeLinear
+//! they share (see [`crate::dynamic`]).
 
 use std::collections::HashMap;
 
@@ -124,15 +124,20 @@ pub(crate) fn compile(
             kernel: Kernel::Generic,
         };
         if let (Op::DynamicQuantizeLinear | Op::Reduce(_), true) = (&node.op, fuse) {
-            if let Some(chain) = dynamic::match_chain(graph, &consumers, n, &per_row)? {
-                for &absorbed in &chain.absorbed {
-                    fused_away[absorbed] = true;
+            let chains = dynamic::match_chains(graph, &consumers, n, &per_row)?;
+            if !chains.is_empty() {
+                // Every chain reads only the anchor's input, so all can run here.
+                for chain in chains {
+                    chain.absorbed.iter().for_each(|&a| fused_away[a] = true);
+                    steps.push(Step {
+                        name: chain.name,
+                        op: Op::MatMulInteger,
+                        inputs: vec![Some(chain.x)],
+                        outputs: vec![chain.output],
+                        kernel: Kernel::DynamicMatMul(Box::new(chain.kernel)),
+                    });
                 }
-                step.name = chain.name;
-                step.op = Op::MatMulInteger;
-                step.inputs = vec![Some(chain.x)];
-                step.outputs = vec![chain.output];
-                step.kernel = Kernel::DynamicMatMul(Box::new(chain.kernel));
+                continue;
             }
         }
         if let Op::Conv(attrs) = &node.op {

@@ -54,39 +54,46 @@ pub(crate) fn per_row_nodes(graph: &Graph) -> Result<HashSet<String>, RuntimeErr
         .collect()
 }
 
-/// The chain anchored at node `anchor`, if the whole pattern is there with constant
+/// The chains anchored at node `anchor`, if the whole pattern is there with constant
 /// weights and intermediates read only inside it: a DynamicQuantizeLinear anchors the
-/// per-tensor form (per-row when `per_row` names its MatMulInteger), a ReduceMin the
-/// per-row form in standard ops (`row_matching.rs`).
-pub(crate) fn match_chain(
+/// per-tensor form (per-row when `per_row` names its MatMulInteger), one chain per
+/// MatMulInteger that reads its output; a ReduceMin anchors the per-row form in standard
+/// ops (`row_matching.rs`), one chain.
+pub(crate) fn match_chains(
     graph: &Graph,
     consumers: &[Vec<NodeId>],
     anchor: NodeId,
     per_row: &HashSet<String>,
-) -> Result<Option<Chain>, RuntimeError> {
+) -> Result<Vec<Chain>, RuntimeError> {
     let (parts, row_form) = match graph.nodes[anchor].op {
-        Op::Reduce(_) => (find_row_parts(graph, consumers, anchor), true),
-        _ => (find_parts(graph, consumers, anchor), false),
+        Op::Reduce(_) => (
+            find_row_parts(graph, consumers, anchor).into_iter().collect(),
+            true,
+        ),
+        _ => (find_parts(graph, consumers, anchor).unwrap_or_default(), false),
     };
-    let Some(parts) = parts else {
-        return Ok(None);
-    };
-    let matmul = &graph.nodes[parts.matmul];
-    let error = |message: String| RuntimeError::node(&matmul.name, matmul.op.name(), message);
-    let weights = DynamicWeights {
-        w: parts.w,
-        w_zero_points: parts.w_zero_points,
-        w_scales: parts.w_scales,
-        bias: parts.bias,
-    };
-    let kernel = DynamicMatMul::new(weights, row_form || per_row.contains(&matmul.name)).map_err(error)?;
-    Ok(Some(Chain {
-        x: parts.x,
-        output: parts.output,
-        absorbed: parts.absorbed,
-        name: matmul.name.clone(),
-        kernel,
-    }))
+    parts
+        .into_iter()
+        .map(|parts| {
+            let matmul = &graph.nodes[parts.matmul];
+            let error = |message: String| RuntimeError::node(&matmul.name, matmul.op.name(), message);
+            let weights = DynamicWeights {
+                w: parts.w,
+                w_zero_points: parts.w_zero_points,
+                w_scales: parts.w_scales,
+                bias: parts.bias,
+            };
+            let kernel =
+                DynamicMatMul::new(weights, row_form || per_row.contains(&matmul.name)).map_err(error)?;
+            Ok(Chain {
+                x: parts.x,
+                output: parts.output,
+                absorbed: parts.absorbed,
+                name: matmul.name.clone(),
+                kernel,
+            })
+        })
+        .collect()
 }
 
 /// What [`find_parts`] (or the per-row `find_row_parts`) gathers from the graph.
@@ -101,12 +108,43 @@ pub(super) struct Parts<'g> {
     pub bias: Option<&'g Tensor>,
 }
 
-fn find_parts<'g>(graph: &'g Graph, consumers: &[Vec<NodeId>], anchor: NodeId) -> Option<Parts<'g>> {
+/// Every chain reading the DynamicQuantizeLinear `anchor`, or `None` unless all its
+/// readers are chains. Several products may share one quantized input (ONNX Runtime's
+/// `quantize_dynamic` quantizes the input of the Q, K and V projections once): each
+/// becomes its own step that quantizes `x` again, which gives the same bytes, since the
+/// per-tensor range depends on `x` alone.
+fn find_parts<'g>(graph: &'g Graph, consumers: &[Vec<NodeId>], anchor: NodeId) -> Option<Vec<Parts<'g>>> {
     let dql = &graph.nodes[anchor];
     let (Op::DynamicQuantizeLinear, [y, x_scale, x_zp]) = (&dql.op, dql.outputs.as_slice()) else {
         return None;
     };
-    let x = dql.input(0)?;
+    // The readers of `v`, when `v` is not a graph output.
+    let readers = |v: ValueId| Some(consumers[v.0].as_slice()).filter(|_| !graph.is_output(v));
+    let matmuls = readers(*y)?;
+    if matmuls.is_empty() || readers(*x_zp)? != matmuls {
+        return None;
+    }
+    let parts: Vec<Parts> = matmuls
+        .iter()
+        .map(|&matmul| find_product(graph, consumers, dql, matmul))
+        .collect::<Option<_>>()?;
+    // x_scale must feed the chains' scale products and nothing else.
+    let mut scale_products: Vec<NodeId> = parts.iter().map(|p| p.absorbed[0]).collect();
+    scale_products.sort_unstable();
+    (readers(*x_scale)? == scale_products.as_slice()).then_some(parts)
+}
+
+/// The chain from `matmul`, one reader of the DynamicQuantizeLinear `dql`'s outputs, to
+/// the rescaled (and maybe biased) result. Its scale product is the first absorbed node.
+fn find_product<'g>(
+    graph: &'g Graph,
+    consumers: &[Vec<NodeId>],
+    dql: &Node,
+    matmul: NodeId,
+) -> Option<Parts<'g>> {
+    let ([y, x_scale, x_zp], Some(x)) = (dql.outputs.as_slice(), dql.input(0)) else {
+        return None;
+    };
     // The single reader of `v`, when `v` is not a graph output.
     let only = |v: ValueId| match consumers[v.0].as_slice() {
         [c] if !graph.is_output(v) => Some(*c),
@@ -114,10 +152,9 @@ fn find_parts<'g>(graph: &'g Graph, consumers: &[Vec<NodeId>], anchor: NodeId) -
     };
     let constant = |v: Option<ValueId>| v.and_then(|v| graph.initializer(v)).map(|t| &**t);
 
-    let matmul = only(*y)?;
     let mm = &graph.nodes[matmul];
     let mm_ok = matches!(mm.op, Op::MatMulInteger) && mm.input(0) == Some(*y) && mm.input(2) == Some(*x_zp);
-    if !mm_ok || only(*x_zp) != Some(matmul) {
+    if !mm_ok {
         return None;
     }
     let w = constant(mm.input(1)).filter(|w| w.dtype() == DType::I8 && w.rank() == 2)?;
@@ -133,14 +170,15 @@ fn find_parts<'g>(graph: &'g Graph, consumers: &[Vec<NodeId>], anchor: NodeId) -
     }
     let acc_f32 = *cast_node.outputs.first()?;
 
-    let scale_product = only(*x_scale)?;
-    let sp = &graph.nodes[scale_product];
-    let w_scales = other_operand(sp, BinaryOp::Mul, *x_scale).and_then(|v| constant(Some(v)))?;
-    let scale = *sp.outputs.first()?;
-
     let rescale = only(acc_f32)?;
     let rs = &graph.nodes[rescale];
-    if other_operand(rs, BinaryOp::Mul, acc_f32) != Some(scale) || only(scale) != Some(rescale) {
+    let scale = other_operand(rs, BinaryOp::Mul, acc_f32)?;
+    let scale_product = *consumers[x_scale.0]
+        .iter()
+        .find(|&&c| graph.nodes[c].outputs.first() == Some(&scale))?;
+    let sp = &graph.nodes[scale_product];
+    let w_scales = other_operand(sp, BinaryOp::Mul, *x_scale).and_then(|v| constant(Some(v)))?;
+    if only(scale) != Some(rescale) {
         return None;
     }
     let mut output = *rs.outputs.first()?;

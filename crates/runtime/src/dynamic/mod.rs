@@ -5,12 +5,14 @@
 //!   → Cast(f32) → Mul(·, Mul(x_scale, w_scale const)) [→ Add(·, bias const [N])]
 //! ```
 //!
-//! is recognised at plan time ([`match_chain`]) and executed as one step
+//! is recognised at plan time ([`match_chains`]) and executed as one step
 //! ([`DynamicMatMul`]) whose weights are packed once for the INT8 GEMM.
 //!
-//! The chain fuses only when every intermediate (x_q, x_scale, x_zp, the accumulators,
-//! the scale product, the unbiased product) has a single consumer and is not a graph
-//! output; otherwise the reference evaluators run it node by node.
+//! The chain fuses only when no intermediate is a graph output and every one is read
+//! inside the pattern: the accumulators, the scale product and the unbiased product by
+//! their chain alone; x_q, x_scale and x_zp by the chains of every MatMulInteger that
+//! shares them (each becomes its own step). Otherwise the reference evaluators run the
+//! chains node by node.
 //!
 //! The per-row form `lowbit_quant::dynamic` writes in standard ops (ReduceMin/ReduceMax
 //! per row → u8 → MatMulInteger → i32 zero-point correction → rescale, see
@@ -27,4 +29,4 @@ mod matching;
 mod row_matching;
 
 pub(crate) use kernel::DynamicMatMul;
-pub(crate) use matching::{match_chain, per_row_nodes};
+pub(crate) use matching::{match_chains, per_row_nodes};
