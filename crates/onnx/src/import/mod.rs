@@ -134,15 +134,15 @@ fn node_names(nodes: &[NodeProto]) -> Vec<String> {
 }
 
 fn import_node(graph: &mut Graph, node: &NodeProto, name: String, opset: i64, origin: &str) -> Result<()> {
-    let constructor = registry()
-        .get(&node.op_type)
-        .filter(|_| is_default_domain(&node.domain))
-        .ok_or_else(|| OnnxError::UnsupportedOp {
-            origin: origin.to_string(),
-            node: name.clone(),
-            op: node.op_type.clone(),
-            domain: node.domain.clone(),
-        })?;
+    let constructor =
+        registry()
+            .get(&node.domain, &node.op_type)
+            .ok_or_else(|| OnnxError::UnsupportedOp {
+                origin: origin.to_string(),
+                node: name.clone(),
+                op: node.op_type.clone(),
+                domain: node.domain.clone(),
+            })?;
     let inputs = node
         .input
         .iter()

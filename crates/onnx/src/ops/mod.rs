@@ -3,7 +3,10 @@
 //! A constructor reads the node's attributes (with the differences between opset
 //! versions) and returns the lowbit [`Op`](lowbit_graph::Op), possibly after editing the
 //! node's inputs (old attributes become constant inputs) or adding helper nodes.
+//! Besides the default domain, the registry holds the ONNX Runtime contrib ops
+//! (`com.microsoft`) that quantized files from its quantizer use ([`contrib`]).
 
+mod contrib;
 mod elementwise;
 mod linalg;
 mod nn;
@@ -16,22 +19,34 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::import::context::{Lowered, NodeCtx};
+use crate::import::is_default_domain;
 use crate::Result;
 
 pub(crate) type Constructor = fn(&mut NodeCtx) -> Result<Lowered>;
 
+/// ONNX Runtime's contrib operator domain.
+pub(crate) const MICROSOFT_DOMAIN: &str = "com.microsoft";
+
+/// Constructors by (domain, op type); the default domain is stored as "".
 #[derive(Default)]
 pub(crate) struct Registry {
-    constructors: HashMap<&'static str, Constructor>,
+    constructors: HashMap<(&'static str, &'static str), Constructor>,
 }
 
 impl Registry {
+    /// Registers an op of the default ONNX domain.
     pub fn register(&mut self, op_type: &'static str, constructor: Constructor) {
-        self.constructors.insert(op_type, constructor);
+        self.constructors.insert(("", op_type), constructor);
     }
 
-    pub fn get(&self, op_type: &str) -> Option<Constructor> {
-        self.constructors.get(op_type).copied()
+    /// Registers an op of another domain.
+    pub fn register_in(&mut self, domain: &'static str, op_type: &'static str, constructor: Constructor) {
+        self.constructors.insert((domain, op_type), constructor);
+    }
+
+    pub fn get(&self, domain: &str, op_type: &str) -> Option<Constructor> {
+        let domain = if is_default_domain(domain) { "" } else { domain };
+        self.constructors.get(&(domain, op_type)).copied()
     }
 }
 
@@ -46,13 +61,19 @@ pub(crate) fn registry() -> &'static Registry {
         shape::register_all_ops(&mut registry);
         reduce::register_all_ops(&mut registry);
         quant::register_all_ops(&mut registry);
+        contrib::register_all_ops(&mut registry);
         registry
     })
 }
 
 /// The ONNX op types (default domain) the importer understands, sorted.
 pub fn supported_ops() -> Vec<&'static str> {
-    let mut ops: Vec<&'static str> = registry().constructors.keys().copied().collect();
+    let mut ops: Vec<&'static str> = registry()
+        .constructors
+        .keys()
+        .filter(|(domain, _)| domain.is_empty())
+        .map(|&(_, op)| op)
+        .collect();
     ops.sort_unstable();
     ops
 }
