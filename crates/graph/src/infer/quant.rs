@@ -87,10 +87,14 @@ fn check_params(ctx: &NodeCtx, axis: QuantAxis, params: &[usize]) -> Result<()> 
         };
         match dims {
             [] => lengths.push(None),
+            // One entry is per tensor, as ONNX Runtime reads it, and the axis is then
+            // unused: its quantizer writes `[1]` scales for 1-D biases with the default
+            // axis 1.
+            [Dim::Known(1)] => lengths.push(None),
             [len] => {
                 if let (Some(data), Dim::Known(len)) = (data, len) {
                     let axis = normalize_axis(ctx, axis.axis, data.len())?;
-                    if data[axis].known().is_some_and(|c| c != *len) && *len != 1 {
+                    if data[axis].known().is_some_and(|c| c != *len) {
                         return Err(ctx.error(format!(
                             "{} has {len} entries but axis {axis} of {} has {}",
                             ctx.describe(index),

@@ -568,4 +568,21 @@ fn quantization_ops() {
         &[x, scale],
     );
     assert!(infer_error(g).contains("has 5 entries but axis 0"));
+
+    // A one-entry scale is per tensor, whatever the axis: ONNX Runtime's quantizer
+    // writes `[1]` scales with the default axis 1 for 1-D biases.
+    let mut g = Graph::new("t");
+    let b = input(&mut g, "b", DType::I32, "384");
+    let one = g
+        .add_const("one", Tensor::new(vec![1], vec![0.1f32]).unwrap())
+        .unwrap();
+    let scalar_zp = g.add_const("zp", Tensor::scalar(0i32)).unwrap();
+    let dq = node(
+        &mut g,
+        "dq",
+        Op::DequantizeLinear(QuantAxis::default()),
+        &[b, one, scalar_zp],
+    );
+    infer_facts(&mut g).unwrap();
+    assert_eq!(fact(&g, dq), "f32[384]");
 }
