@@ -1,5 +1,6 @@
 //! ONNX Runtime's contrib quantized ops (`com.microsoft`), which its quantizer writes in
-//! QOperator files: QLinearAdd, QLinearMul, QLinearGlobalAveragePool and QGemm.
+//! QOperator files: QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearSoftmax and
+//! QGemm.
 //!
 //! Each is lowered to the QDQ form that defines it (DequantizeLinear of every quantized
 //! input, the float op, QuantizeLinear of the result), which the runtime fuses back into
@@ -26,6 +27,7 @@ pub(super) fn register_all_ops(registry: &mut Registry) {
         "QLinearGlobalAveragePool",
         qlinear_global_average_pool,
     );
+    registry.register_in(MICROSOFT_DOMAIN, "QLinearSoftmax", qlinear_softmax);
     registry.register_in(MICROSOFT_DOMAIN, "QGemm", qgemm);
 }
 
@@ -47,6 +49,21 @@ fn qlinear_global_average_pool(ctx: &mut NodeCtx) -> Result<Lowered> {
     let x = dequantize(ctx, "x", [0, 1, 2], 1)?;
     let y = ctx.temp_value("float");
     ctx.emit("float", Op::GlobalAveragePool, vec![Some(x)], vec![y]);
+    quantize_output(ctx, y, [3, 4])?;
+    Ok(Lowered::Done)
+}
+
+/// Inputs: X, X_scale, x_zero_point?, y_scale, y_zero_point?. `opset` names the
+/// Softmax it replaces: before 13 an axis other than the last meant "flatten from here",
+/// which is not supported.
+fn qlinear_softmax(ctx: &mut NodeCtx) -> Result<Lowered> {
+    let axis = ctx.int_or("axis", -1)?;
+    if ctx.int_or("opset", 13)? < 13 && axis != -1 {
+        return Err(ctx.unsupported(format!("opset < 13 semantics with axis {axis} (2-D coercion)")));
+    }
+    let x = dequantize(ctx, "x", [0, 1, 2], 1)?;
+    let y = ctx.temp_value("float");
+    ctx.emit("float", Op::Softmax { axis }, vec![Some(x)], vec![y]);
     quantize_output(ctx, y, [3, 4])?;
     Ok(Lowered::Done)
 }
