@@ -113,6 +113,129 @@ fn qlinear_matmul() {
     assert_eq!(values::<u8>(&y), vec![168, 115, 255, 1, 66, 151]);
 }
 
+/// Deterministic bytes for the property-style tests below.
+fn bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// QLinearMatMul written plainly: exact centred sums per batch item (B 2-D or batched
+/// like A), then `round_half_even(acc · a_scale · b_scale / y_scale) + y_zp`, saturated.
+#[allow(clippy::too_many_arguments)]
+fn plain_qlinear_matmul(
+    a: &[u8],
+    sa: &[usize],
+    b: &[i32],
+    sb: &[usize],
+    (a_zp, b_zp): (i32, i32),
+    multiplier: f32,
+    y_zp: i32,
+    (lo, hi): (i32, i32),
+) -> Vec<i32> {
+    let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+    let shared_b = sb.len() == 2;
+    let mut out = Vec::new();
+    for (t, x) in a.chunks(m * k).enumerate() {
+        let w = if shared_b {
+            b
+        } else {
+            &b[t * k * n..(t + 1) * k * n]
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let acc: i32 = (0..k)
+                    .map(|p| (x[i * k + p] as i32 - a_zp) * (w[p * n + j] - b_zp))
+                    .sum();
+                let q = (acc as f32 * multiplier).round_ties_even() as i32 + y_zp;
+                out.push(q.clamp(lo, hi));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn qlinear_matmul_of_two_activations_matches_a_plain_product() {
+    // Attention-like products (both operands computed): odd sizes, K past one GEMM
+    // block, batched B and a shared 2-D B.
+    let shapes: [(&[usize], &[usize]); 6] = [
+        (&[1, 1], &[1, 1]),
+        (&[3, 33], &[33, 17]),
+        (&[2, 5, 7], &[2, 7, 9]),
+        (&[1, 3, 4, 64], &[1, 3, 64, 5]),
+        (&[2, 6, 31], &[31, 3]),
+        (&[1, 2, 9, 130], &[1, 2, 130, 33]),
+    ];
+    // (B signed, A zero point, B zero point, Y signed, Y zero point)
+    let params = [
+        (false, 0, 128, false, 0),
+        (false, 113, 7, false, 130),
+        (true, 200, -3, true, -5),
+        (true, 128, 0, false, 128),
+    ];
+    let (a_scale, b_scale) = (0.02f32, 0.015f32);
+    for (case, &(sa, sb)) in shapes.iter().enumerate() {
+        for (variant, &(b_signed, a_zp, b_zp, y_signed, y_zp)) in params.iter().enumerate() {
+            let seed = (case * 10 + variant) as u32;
+            let a_values = bytes(sa.iter().product(), seed);
+            let raw_b = bytes(sb.iter().product(), seed + 1000);
+            let k = sa[sa.len() - 1];
+            let y_scale = a_scale * b_scale * 40.0 * (k as f32).sqrt();
+            let s = |v: f32| f32s(&[], &[v]);
+            let (b, b_ints, b_zp_tensor) = if b_signed {
+                let v: Vec<i8> = raw_b.iter().map(|&x| x as i8).collect();
+                let ints: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+                (t(sb, v), ints, t(&[], vec![b_zp as i8]))
+            } else {
+                let ints: Vec<i32> = raw_b.iter().map(|&x| x as i32).collect();
+                (t(sb, raw_b), ints, t(&[], vec![b_zp as u8]))
+            };
+            let (y_zp_tensor, range) = if y_signed {
+                (t(&[], vec![y_zp as i8]), (-128, 127))
+            } else {
+                (t(&[], vec![y_zp as u8]), (0, 255))
+            };
+            let y = run(
+                Op::QLinearMatMul,
+                vec![
+                    t(sa, a_values.clone()),
+                    s(a_scale),
+                    t(&[], vec![a_zp as u8]),
+                    b,
+                    s(b_scale),
+                    b_zp_tensor,
+                    s(y_scale),
+                    y_zp_tensor,
+                ],
+            );
+            let want = plain_qlinear_matmul(
+                &a_values,
+                sa,
+                &b_ints,
+                sb,
+                (a_zp, b_zp),
+                a_scale * b_scale / y_scale,
+                y_zp,
+                range,
+            );
+            let got: Vec<i32> = if y_signed {
+                values::<i8>(&y).into_iter().map(i32::from).collect()
+            } else {
+                values::<u8>(&y).into_iter().map(i32::from).collect()
+            };
+            let mut out_shape = sa.to_vec();
+            *out_shape.last_mut().unwrap() = sb[sb.len() - 1];
+            assert_eq!(y.shape(), &out_shape[..], "case {case} variant {variant}");
+            assert_eq!(got, want, "case {case} variant {variant}");
+        }
+    }
+}
+
 #[test]
 fn matmul_integer_with_zero_points() {
     let a = t(&[4, 3], vec![11u8, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0]);

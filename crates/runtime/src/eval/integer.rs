@@ -160,11 +160,16 @@ pub(crate) fn matmul_i32(
     plan.for_each_row(|o, [ia, ib]| {
         for t in 0..count {
             let (a0, b0, c0) = ((ia + t * sa) * m * k, (ib + t * sb) * k * n, (o + t) * m * n);
+            // Row by row of B, so the inner loop runs along contiguous rows and
+            // vectorises; wrapping sums do not depend on the order of the terms.
             for i in 0..m {
-                for j in 0..n {
-                    out[c0 + i * n + j] = (0..k).fold(0i32, |acc, p| {
-                        acc.wrapping_add(a[a0 + i * k + p].wrapping_mul(b[b0 + p * n + j]))
-                    });
+                let row = &mut out[c0 + i * n..c0 + (i + 1) * n];
+                for p in 0..k {
+                    let x = a[a0 + i * k + p];
+                    let b_row = &b[b0 + p * n..b0 + (p + 1) * n];
+                    for (y, &w) in row.iter_mut().zip(b_row) {
+                        *y = y.wrapping_add(x.wrapping_mul(w));
+                    }
                 }
             }
         }

@@ -29,6 +29,7 @@ mod linalg;
 mod movement;
 mod nn;
 mod norm;
+mod qlinear_matmul;
 mod quant;
 mod reduce;
 mod shape;
@@ -127,7 +128,7 @@ pub(crate) fn eval(op: &Op, inputs: &Inputs, outputs: usize, cx: &mut Cx) -> Eva
         Op::DequantizeLinear(attrs) => one(quant::dequantize_linear(attrs.axis, inputs)?),
         Op::DynamicQuantizeLinear => quant::dynamic_quantize_linear(inputs),
         Op::QLinearConv(attrs) => one(quant::qlinear_conv(attrs, inputs)?),
-        Op::QLinearMatMul => one(quant::qlinear_matmul(inputs)?),
+        Op::QLinearMatMul => one(qlinear_matmul::qlinear_matmul(inputs)?),
         Op::ConvInteger(attrs) => one(quant::conv_integer(attrs, inputs)?),
         Op::MatMulInteger => one(quant::matmul_integer(inputs)?),
     }
