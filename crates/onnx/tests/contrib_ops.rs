@@ -311,3 +311,63 @@ fn channels_last_pooling_is_a_clear_error() {
         "{text}"
     );
 }
+
+/// `QLinearSoftmax` over the last axis of a u8 `[2, 5]` input, as ONNX Runtime writes an
+/// attention's softmax: `(x, x_scale, x_zp, y_scale, y_zp)`, output scale 1/256.
+fn softmax_model(attribute: Vec<AttributeProto>) -> ModelProto {
+    let mut m = model();
+    let graph = m.graph.as_mut().unwrap();
+    graph.node = vec![contrib(
+        "QLinearSoftmax",
+        &["a", "a_s", "a_z", "s_s", "s_z"],
+        "s",
+        attribute,
+    )];
+    graph.initializer.push(f32s("s_s", &[1.0 / 256.0]));
+    graph.initializer.push(u8_scalar("s_z", 0));
+    graph.input = vec![value_info("a", DataType::Uint8, &[2, 5])];
+    graph.output = vec![value_info("s", DataType::Uint8, &[2, 5])];
+    m
+}
+
+#[test]
+fn qlinear_softmax_follows_its_definition() {
+    let opset = |v: i64| AttributeProto {
+        name: "opset".into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    };
+    let graph =
+        lowbit_onnx::from_bytes(&softmax_model(vec![opset(13)]).encode_to_vec(), "softmax.onnx").unwrap();
+    let plan = Plan::new(graph, &PlanOptions::default()).unwrap();
+    let a = pseudo_random(10, 7);
+    let out = plan.run(&[Tensor::new([2usize, 5], a.clone()).unwrap()]).unwrap();
+    for (row, got) in a.chunks(5).zip(out[0].as_slice::<u8>().unwrap().chunks(5)) {
+        let x: Vec<f32> = row.iter().map(|&v| dequantize(v, A)).collect();
+        let top = x.iter().copied().fold(f32::MIN, f32::max);
+        let sum: f32 = x.iter().map(|v| (v - top).exp()).sum();
+        for (v, &g) in x.iter().zip(got) {
+            let want = quantize((v - top).exp() / sum, (1.0 / 256.0, 0));
+            assert!((g as i32 - want as i32).abs() <= 1, "{g} vs {want}");
+        }
+    }
+
+    // Before opset 13, an axis other than the last flattened from there: refused.
+    let axis0 = AttributeProto {
+        name: "axis".into(),
+        r#type: AttributeType::Int as i32,
+        i: 0,
+        ..Default::default()
+    };
+    let err = lowbit_onnx::from_bytes(
+        &softmax_model(vec![opset(11), axis0]).encode_to_vec(),
+        "softmax.onnx",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("softmax.onnx") && err.contains("opset < 13"),
+        "{err}"
+    );
+}
