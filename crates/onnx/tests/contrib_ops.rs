@@ -27,7 +27,7 @@ const Y: (f32, u8) = (0.04, 128);
 
 fn weights() -> Vec<i8> {
     (0..OUTPUTS * CHANNELS)
-        .map(|i| (i as i8 * 37) % 101 - 50)
+        .map(|i| ((i * 37) % 101) as i8 - 50)
         .collect()
 }
 const W_SCALES: [f32; OUTPUTS] = [0.011, 0.007, 0.019];
