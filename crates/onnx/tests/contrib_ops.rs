@@ -2,15 +2,12 @@
 //! its quantizer writes imports, runs on lowbit's integer steps, and computes what the
 //! ops' definitions say (dequantize, float op, quantize with round-half-to-even).
 
+mod common;
+
+use common::proto::value_info;
 use lowbit_onnx::pb::attribute_proto::AttributeType;
 use lowbit_onnx::pb::tensor_proto::DataType;
-use lowbit_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
-use lowbit_onnx::pb::tensor_shape_proto::Dimension;
-use lowbit_onnx::pb::type_proto::{Tensor as TensorType, Value as TypeValue};
-use lowbit_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
-};
+use lowbit_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use lowbit_runtime::{Plan, PlanOptions};
 use lowbit_tensor::Tensor;
 use prost::Message;
@@ -32,27 +29,6 @@ fn weights() -> Vec<i8> {
 }
 const W_SCALES: [f32; OUTPUTS] = [0.011, 0.007, 0.019];
 const BIAS: [i32; OUTPUTS] = [250, -400, 37];
-
-fn value_info(name: &str, elem_type: DataType, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(DimValue::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(TypeValue::TensorType(TensorType {
-                elem_type: elem_type as i32,
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 fn tensor(name: &str, data_type: DataType, dims: &[i64], raw_data: Vec<u8>) -> TensorProto {
     TensorProto {

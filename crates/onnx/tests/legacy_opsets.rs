@@ -4,38 +4,12 @@
 
 mod common;
 
+use common::proto::value_info;
 use lowbit_graph::Op;
 use lowbit_onnx::pb::attribute_proto::AttributeType;
 use lowbit_onnx::pb::tensor_proto::DataType;
-use lowbit_onnx::pb::tensor_shape_proto::dimension::Value as DimValue;
-use lowbit_onnx::pb::tensor_shape_proto::Dimension;
-use lowbit_onnx::pb::type_proto::{Tensor as TensorType, Value as TypeValue};
-use lowbit_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
-};
+use lowbit_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use prost::Message;
-
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(DimValue::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(TypeValue::TensorType(TensorType {
-                elem_type: DataType::Float as i32,
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 fn ints(name: &str, values: &[i64]) -> AttributeProto {
     AttributeProto {
@@ -165,8 +139,11 @@ fn opset9_model() -> ModelProto {
                 f32_tensor("w", &[4, 12], 0.0),
                 f32_tensor("gb", &[4], 0.5),
             ],
-            input: vec![value_info("x", &[1, 3, 4, 4])],
-            output: vec![value_info("y", &[1, 2]), value_info("z", &[1, 4])],
+            input: vec![value_info("x", DataType::Float, &[1, 3, 4, 4])],
+            output: vec![
+                value_info("y", DataType::Float, &[1, 2]),
+                value_info("z", DataType::Float, &[1, 4]),
+            ],
             ..Default::default()
         }),
         ..Default::default()

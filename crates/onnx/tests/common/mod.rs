@@ -1,6 +1,9 @@
-//! Helpers shared by the integration tests: finding assets and skipping without them.
+//! Helpers shared by the integration tests: finding assets and skipping without them,
+//! and ([`proto`]) building hand-written models.
 
 #![allow(dead_code)]
+
+pub mod proto;
 
 use std::path::PathBuf;
 
