@@ -6,7 +6,6 @@ mod int8_support;
 use int8_support::{compare, conv_attrs, Qdq};
 use lowbit_graph::ops::{BinaryOp, Conv, Gemm, Pool, UnaryOp};
 use lowbit_graph::{Fact, Op, ValueId};
-use lowbit_runtime::Plan;
 use lowbit_tensor::{DType, Tensor};
 
 fn input(b: &mut Qdq, shape: &[usize]) -> (ValueId, Tensor) {
@@ -197,25 +196,27 @@ fn qlinear_conv_is_exact() {
     assert_eq!(c.kernels().len(), 1);
 }
 
-/// Activations in i8 have no integer kernel: the pattern stays as given.
+/// An i8 activation feeding a conv with a u8 output: the conv reads it in its u8 view.
 #[test]
-fn i8_activations_are_left_alone() {
+fn i8_input_feeds_an_integer_conv() {
     let mut b = Qdq::new(19);
-    let x = b.g.add_input("x", Fact::known(DType::I8, &[1, 2, 3, 3])).unwrap();
+    let shape = [1, 2, 5, 5];
+    let x = b.g.add_input("x", Fact::known(DType::I8, &shape)).unwrap();
+    let values: Vec<i8> = (0..50).map(|_| b.rng.int(-128, 127) as i8).collect();
+    let feed = Tensor::new(shape, values).unwrap();
     let s = b.constant(Tensor::scalar(0.02f32));
-    let z = b.constant(Tensor::scalar(0i8));
+    let z = b.constant(Tensor::scalar(-7i8));
     let xf = b.node(
         Op::DequantizeLinear(Default::default()),
         &[Some(x), Some(s), Some(z)],
     );
     let conv = b.conv(xf, 0.02, 2, 2, conv_attrs(1, 1, [0; 4], 1));
     let y = b.q(conv, 0.02, 128);
-    let plan = Plan::new(b.finish(&[y]), &Default::default()).unwrap();
-    // The conv runs in f32; only the QuantizeLinear of its f32 output is an integer step.
-    let steps: Vec<String> = plan.integer_steps().into_iter().map(|(_, k)| k).collect();
-    assert_eq!(steps, ["quantize"]);
-    let feed = Tensor::new(vec![1, 2, 3, 3], vec![5i8; 18]).unwrap();
-    assert_eq!(plan.run(&[feed]).unwrap()[0].dtype(), DType::U8);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    let kernels = c.kernels();
+    assert_eq!(kernels.len(), 1, "{kernels:?}");
+    assert!(kernels[0].starts_with("QConv2d"), "{kernels:?}");
 }
 
 /// QLinearMatMul with a constant `B` runs on QLinear, bit for bit like its evaluator.
@@ -240,4 +241,37 @@ fn qlinear_matmul_is_exact() {
     let c = compare(b.finish(&[y]), &[feed]);
     c.assert_exact();
     assert_eq!(c.kernels(), ["QLinear"]);
+}
+
+/// A model that quantizes its activations to i8 (ONNX Runtime's `QInt8` activations):
+/// every pattern still runs on the integer kernels, which read i8 values in their u8
+/// view and store i8 results.
+#[test]
+fn signed_activations_run_on_integer_steps() {
+    let mut b = Qdq::new(31);
+    let shape = [1, 8, 7, 6];
+    let x = b.input_f32("x", &shape);
+    let noise: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| b.rng.float(-2.0, 2.0))
+        .collect();
+    let feed = Tensor::new(shape, noise).unwrap();
+    let xq = b.q_i8(x, 0.02, -3);
+    let xd = b.dq_i8(xq, 0.02, -3);
+    let conv = b.conv(xd, 0.02, 8, 8, conv_attrs(3, 1, [1; 4], 1));
+    let y_scale = 0.01 * 72f32.sqrt();
+    let y = b.q_i8(conv, y_scale, 5);
+    let yd = b.dq_i8(y, y_scale, 5);
+    let sum = b.node(Op::Binary(BinaryOp::Add), &[Some(yd), Some(xd)]);
+    let s = b.q_i8(sum, 0.05, 0);
+    let sd = b.dq_i8(s, 0.05, 0);
+    let pool = b.node(Op::GlobalAveragePool, &[Some(sd)]);
+    let p = b.q_i8(pool, 0.01, -10);
+    let c = compare(b.finish(&[y, s, p]), &[feed]);
+    c.assert_within_one_step();
+    let kernels = c.kernels();
+    assert_eq!(kernels.len(), 4, "{kernels:?}");
+    assert_eq!(kernels[0], "quantize (i8)");
+    assert!(kernels[1].starts_with("QConv2d"), "{kernels:?}");
+    assert_eq!(kernels[2..], ["qadd (i8)", "qglobal_avg_pool (i8)"]);
+    assert!(c.fused.fallbacks().is_empty(), "{:?}", c.fused.fallbacks());
 }

@@ -13,7 +13,7 @@ use lowbit_tensor::{DType, Tensor};
 
 use super::kernel::Int8Kernel;
 use super::matching::Matcher;
-use super::params::{integers, NodeQuant};
+use super::params::{integers, NodeQuant, SIGNED_SHIFT};
 
 type Built = (Vec<Option<ValueId>>, Int8Kernel);
 
@@ -266,11 +266,17 @@ fn qoperator_params<'g>(
         dtype: w.dtype(),
         axis: 0,
     };
-    if x_type != DType::U8 || w.dtype() != DType::I8 || wq.zero_points.len() != wq.scales.len() {
+    // An i8 input is read in its u8 view (see `kernel.rs`), its zero point moved with it.
+    let x_shift = match x_type {
+        DType::U8 => 0,
+        DType::I8 => SIGNED_SHIFT,
+        _ => return None,
+    };
+    if w.dtype() != DType::I8 || wq.zero_points.len() != wq.scales.len() {
         return None;
     }
     Some((
-        QParams::new(scalar(1)?, x_zp),
+        QParams::new(scalar(1)?, x_zp + x_shift),
         w,
         wq,
         QParams::new(scalar(6)?, y_zp),

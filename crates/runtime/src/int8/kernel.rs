@@ -1,5 +1,12 @@
 //! The integer steps: each reads u8 tensors and writes one u8 (or, for conv and linear,
 //! i8) tensor, with kernel objects built once at plan time.
+//!
+//! i8 activations (a model that quantizes them signed) reach the kernels in their u8
+//! view: each byte with its top bit flipped, which adds 128 to the value, as the
+//! matcher added 128 to their zero points. Kernels that write u8 only compute an i8
+//! result in that view and [`Int8Kernel::Signed`] flips it back.
+
+use std::borrow::Cow;
 
 use lowbit_graph::ops::BinaryOp;
 use lowbit_graph::Op;
@@ -64,6 +71,8 @@ pub(crate) enum Int8Kernel {
     /// A shape-only op (Reshape, Flatten) applied to the quantized bytes: its input and
     /// output parameters are equal, so the bytes are the result.
     Relayout(Op),
+    /// A u8 kernel whose result, in the u8 view of an i8 output, is stored as i8.
+    Signed(Box<Int8Kernel>),
 }
 
 impl Int8Kernel {
@@ -84,6 +93,7 @@ impl Int8Kernel {
             Int8Kernel::Concat { .. } => "qconcat".into(),
             Int8Kernel::Quantize { .. } => "quantize".into(),
             Int8Kernel::Relayout(op) => format!("{} (u8)", op.name()),
+            Int8Kernel::Signed(kernel) => format!("{} (i8)", kernel.describe()),
         }
     }
 
@@ -114,6 +124,14 @@ impl Int8Kernel {
                 let mut cx = Cx { buffers };
                 eval::eval(op, inputs, 1, &mut cx)
             }
+            Int8Kernel::Signed(kernel) => {
+                let mut outputs = kernel.run(inputs, buffers)?;
+                for t in &mut outputs {
+                    let flipped: Vec<i8> = bytes(t, 0)?.iter().map(|&b| (b ^ 0x80) as i8).collect();
+                    *t = Tensor::new(t.shape(), flipped)?;
+                }
+                Ok(outputs)
+            }
         }
     }
 }
@@ -122,10 +140,15 @@ fn kernel_error(e: impl std::fmt::Display) -> EvalError {
     EvalError(e.to_string())
 }
 
-/// The u8 values of input `index`.
-fn bytes(t: &Tensor, index: usize) -> EvalResult<&[u8]> {
+/// The u8 view of input `index`: its bytes, or for an i8 tensor its bytes with the top
+/// bit flipped (see the module comment).
+fn bytes(t: &Tensor, index: usize) -> EvalResult<Cow<'_, [u8]>> {
+    if let Ok(signed) = t.as_slice::<i8>() {
+        return Ok(Cow::Owned(signed.iter().map(|&v| (v as u8) ^ 0x80).collect()));
+    }
     t.as_slice::<u8>()
-        .map_err(|_| EvalError(format!("input {index} must be u8, got {}", t.dtype())))
+        .map(Cow::Borrowed)
+        .map_err(|_| EvalError(format!("input {index} must be u8 or i8, got {}", t.dtype())))
 }
 
 /// The output buffer as a tensor of `output`'s type.
@@ -145,6 +168,7 @@ fn conv(
 ) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
     let v = bytes(x, 0)?;
+    let v: &[u8] = &v;
     let g = kernel.geometry();
     let s = x.shape();
     let (channel_axis, h_axis) = match layouts.0 {
@@ -191,6 +215,7 @@ fn linear(
 ) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
     let v = bytes(x, 0)?;
+    let v: &[u8] = &v;
     let s = x.shape();
     ensure(s.last() == Some(&k), || {
         format!("input must be [..., {k}], got {s:?}")
@@ -223,12 +248,13 @@ fn add(
     let (v0, v1) = (bytes(x0, 0)?, bytes(x1, 1)?);
     if x0.shape() == x1.shape() {
         let mut out = buffers.take_u8(v0.len());
-        qadd(tier, v0, a, v1, b, y, range, &mut out).map_err(kernel_error)?;
+        qadd(tier, &v0, a, &v1, b, y, range, &mut out).map_err(kernel_error)?;
         return Ok(Tensor::new(x0.shape(), out)?);
     }
     let mut cx = Cx { buffers };
-    let fa = dequantize(x0, a, &mut cx)?;
-    let fb = dequantize(x1, b, &mut cx)?;
+    // The u8 views, which the parameters describe.
+    let fa = dequantize(&Tensor::new(x0.shape(), v0.into_owned())?, a, &mut cx)?;
+    let fb = dequantize(&Tensor::new(x1.shape(), v1.into_owned())?, b, &mut cx)?;
     let sum = eval::eval(
         &Op::Binary(BinaryOp::Add),
         &Inputs::new(&[Some(&fa), Some(&fb)]),
@@ -257,6 +283,7 @@ fn dequantize(x: &Tensor, q: QParams, cx: &mut Cx) -> EvalResult<Tensor> {
 fn global_average_pool(tier: Tier, quant: &PoolQuant, layout: Layout, inputs: &Inputs) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
     let v = bytes(x, 0)?;
+    let v: &[u8] = &v;
     let s = x.shape();
     ensure(s.len() >= 3 && s[1..].iter().product::<usize>() > 0, || {
         format!("input must be [N, C, spatial...] with a non-empty plane, got {s:?}")
@@ -307,6 +334,7 @@ fn quantize(
 fn pool(max: bool, g: &PoolGeometry, quant: &PoolQuant, inputs: &Inputs) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
     let v = bytes(x, 0)?;
+    let v: &[u8] = &v;
     let s = x.shape();
     ensure(s.len() == 4 && s[2] > 0 && s[3] > 0, || {
         format!("input must be [N, C, H, W] with H, W > 0, got {s:?}")
@@ -348,6 +376,9 @@ fn concat(
     let a = a as usize;
     let mut shape = first.shape().to_vec();
     shape[a] = 0;
+    let views = (0..params.len())
+        .map(|i| bytes(inputs.get(i)?, i))
+        .collect::<EvalResult<Vec<_>>>()?;
     let mut parts = Vec::with_capacity(params.len());
     for (i, p) in params.iter().enumerate() {
         let t = inputs.get(i)?;
@@ -367,7 +398,7 @@ fn concat(
         )?;
         shape[a] += s[a];
         parts.push(QInput {
-            data: bytes(t, i)?,
+            data: views[i].as_ref(),
             params: *p,
         });
     }

@@ -15,7 +15,7 @@ use lowbit_tensor::{DType, Tensor};
 
 use super::build;
 use super::kernel::Int8Kernel;
-use super::params::{same_params, NodeQuant};
+use super::params::{same_params, NodeQuant, SIGNED_SHIFT};
 
 /// One pattern compiled into an integer step, executed where its QuantizeLinear was.
 pub(crate) struct Group {
@@ -118,15 +118,15 @@ impl<'g> Matcher<'g> {
         self.consumers[v.0].len() == 1 && !self.graph.is_output(v)
     }
 
-    /// `v` is `DequantizeLinear(x_q)` of a computed u8 tensor with constant per-tensor
-    /// parameters: returns `x_q` and its parameters.
+    /// `v` is `DequantizeLinear(x_q)` of a computed u8 or i8 tensor with constant
+    /// per-tensor parameters: returns `x_q` and its parameters as the u8 kernels read it.
     pub fn activation(&self, v: ValueId) -> Option<(ValueId, QParams)> {
         let node = self.node_of(v)?;
         let x = node.input(0)?;
         if !matches!(node.op, Op::DequantizeLinear(_)) || self.graph.initializer(x).is_some() {
             return None;
         }
-        Some((x, NodeQuant::of(self.graph, node)?.per_tensor_u8()?))
+        Some((x, NodeQuant::of(self.graph, node)?.per_tensor_activation()?))
     }
 
     /// `v` is `DequantizeLinear(constant)` with constant parameters.
@@ -184,17 +184,19 @@ impl<'g> Matcher<'g> {
         if self.graph.initializer(x).is_some() || !self.is_f32(x) {
             return None;
         }
-        let y = NodeQuant::of(self.graph, q)?.per_tensor_u8()?;
+        let yq = NodeQuant::of(self.graph, q)?;
+        let y = yq.per_tensor_activation()?;
+        let kernel = Int8Kernel::Quantize {
+            tier: self.tier,
+            y,
+            output: Layout::Nchw,
+        };
         let group = Group {
             name: q.name.clone(),
             op: q.op.clone(),
             inputs: vec![Some(x)],
             output: q.outputs[0],
-            kernel: Int8Kernel::Quantize {
-                tier: self.tier,
-                y,
-                output: Layout::Nchw,
-            },
+            kernel: signed_if(yq.dtype == DType::I8, kernel),
         };
         Some((group, vec![q.outputs[0]]))
     }
@@ -203,37 +205,42 @@ impl<'g> Matcher<'g> {
     fn qdq(&self, q: &'g Node) -> Option<(Group, Vec<ValueId>)> {
         let t = self.tail(q)?;
         let core = t.core;
-        let u8_only = t.output_type == OutputType::U8;
+        // Kernels with u8 outputs only compute an i8 result in the u8 view (every value
+        // + 128) and flip the bytes back when they store it.
+        let signed = t.output_type == OutputType::I8;
+        let shift = if signed { SIGNED_SHIFT } else { 0 };
+        let y_u8 = QParams::new(t.y.scale, t.y.zero_point + shift);
+        let range_u8 = (t.range.0 + shift, t.range.1 + shift);
         let quant = |x: QParams| PoolQuant {
             input: x,
-            output: t.y,
-            range: t.range,
+            output: y_u8,
+            range: range_u8,
         };
         let (inputs, kernel) = match &core.op {
             Op::Conv(attrs) => build::conv(self, core, attrs, t.y, t.range, t.output_type)?,
             Op::Gemm(_) | Op::MatMul => build::linear(self, core, t.y, t.range, t.output_type)?,
-            Op::Binary(BinaryOp::Add) if u8_only => {
+            Op::Binary(BinaryOp::Add) => {
                 let (a, ap) = self.activation(core.input(0)?)?;
                 let (b, bp) = self.activation(core.input(1)?)?;
                 let kernel = Int8Kernel::Add {
                     tier: self.tier,
                     a: ap,
                     b: bp,
-                    y: t.y,
-                    range: t.range,
+                    y: y_u8,
+                    range: range_u8,
                 };
-                (vec![Some(a), Some(b)], kernel)
+                (vec![Some(a), Some(b)], signed_if(signed, kernel))
             }
-            Op::GlobalAveragePool if u8_only => {
+            Op::GlobalAveragePool => {
                 let (x, xp) = self.activation(core.input(0)?)?;
                 let kernel = Int8Kernel::GlobalAveragePool {
                     tier: self.tier,
                     quant: quant(xp),
                     input: Layout::Nchw,
                 };
-                (vec![Some(x)], kernel)
+                (vec![Some(x)], signed_if(signed, kernel))
             }
-            Op::MaxPool(p) | Op::AveragePool(p) if u8_only => {
+            Op::MaxPool(p) | Op::AveragePool(p) => {
                 let (x, xp) = self.activation(core.input(0)?)?;
                 let geometry = PoolGeometry {
                     kernel: p.kernel,
@@ -251,9 +258,9 @@ impl<'g> Matcher<'g> {
                     geometry,
                     quant: quant(xp),
                 };
-                (vec![Some(x)], kernel)
+                (vec![Some(x)], signed_if(signed, kernel))
             }
-            Op::Concat { axis } if u8_only => {
+            Op::Concat { axis } => {
                 let mut inputs = Vec::new();
                 let mut params = Vec::new();
                 for v in &core.inputs {
@@ -264,14 +271,17 @@ impl<'g> Matcher<'g> {
                 let kernel = Int8Kernel::Concat {
                     axis: *axis,
                     inputs: params,
-                    y: t.y,
-                    range: t.range,
+                    y: y_u8,
+                    range: range_u8,
                 };
-                (inputs, kernel)
+                (inputs, signed_if(signed, kernel))
             }
-            Op::Reshape { .. } | Op::Flatten { .. } if u8_only && !t.has_activation => {
+            // The bytes pass through, so input and output must be the same type too.
+            Op::Reshape { .. } | Op::Flatten { .. } if !t.has_activation => {
                 let (x, xp) = self.activation(core.input(0)?)?;
-                if !same_params(xp, t.y) {
+                if !same_params(xp, y_u8)
+                    || self.graph.value(x).fact.dtype != Some(output_dtype(t.output_type))
+                {
                     return None;
                 }
                 let mut inputs = core.inputs.clone();
@@ -336,4 +346,20 @@ fn activation_range(graph: &Graph, node: &Node, y: QParams, t: OutputType) -> Op
         _ => return None,
     };
     (range.0 <= y.zero_point && y.zero_point <= range.1).then_some(range)
+}
+
+/// `kernel`, wrapped to store its u8-view result as i8 when `signed`.
+fn signed_if(signed: bool, kernel: Int8Kernel) -> Int8Kernel {
+    if signed {
+        Int8Kernel::Signed(Box::new(kernel))
+    } else {
+        kernel
+    }
+}
+
+fn output_dtype(t: OutputType) -> DType {
+    match t {
+        OutputType::U8 => DType::U8,
+        OutputType::I8 => DType::I8,
+    }
 }

@@ -104,6 +104,32 @@ impl Qdq {
         )
     }
 
+    pub fn input_f32(&mut self, name: &str, shape: &[usize]) -> ValueId {
+        self.g
+            .add_input(name, Fact::known(lowbit_tensor::DType::F32, shape))
+            .unwrap()
+    }
+
+    /// `DequantizeLinear(x, scale, zp)` with an i8 zero point.
+    pub fn dq_i8(&mut self, x: ValueId, scale: f32, zp: i8) -> ValueId {
+        let s = self.constant(Tensor::scalar(scale));
+        let z = self.constant(Tensor::scalar(zp));
+        self.node(
+            Op::DequantizeLinear(QuantAxis::default()),
+            &[Some(x), Some(s), Some(z)],
+        )
+    }
+
+    /// `QuantizeLinear(x, scale, zp)` to i8.
+    pub fn q_i8(&mut self, x: ValueId, scale: f32, zp: i8) -> ValueId {
+        let s = self.constant(Tensor::scalar(scale));
+        let z = self.constant(Tensor::scalar(zp));
+        self.node(
+            Op::QuantizeLinear(QuantAxis::default()),
+            &[Some(x), Some(s), Some(z)],
+        )
+    }
+
     /// Random i8 weights of `shape` with per-channel scales on `axis`, through a
     /// DequantizeLinear; returns the float weights and their scales.
     pub fn weights(&mut self, shape: &[usize], axis: usize) -> (ValueId, Vec<f32>) {
@@ -171,7 +197,15 @@ pub struct Comparison {
     pub total: usize,
 }
 
-/// Runs `graph` fused and unfused on `inputs` and compares the u8 outputs.
+/// A quantized output's bytes, i8 ones shifted by 128 so that distances stay distances.
+fn u8_view(t: &Tensor) -> Vec<u8> {
+    match t.as_slice::<i8>() {
+        Ok(signed) => signed.iter().map(|&v| (v as u8) ^ 0x80).collect(),
+        Err(_) => t.as_slice::<u8>().unwrap().to_vec(),
+    }
+}
+
+/// Runs `graph` fused and unfused on `inputs` and compares the u8 or i8 outputs.
 pub fn compare(graph: Graph, inputs: &[Tensor]) -> Comparison {
     let reference = Plan::new(graph.clone(), &options(false)).unwrap();
     let fused = Plan::new(graph, &options(true)).unwrap();
@@ -181,7 +215,7 @@ pub fn compare(graph: Graph, inputs: &[Tensor]) -> Comparison {
     let (mut max_diff, mut differing, mut total) = (0, 0, 0);
     for (w, g) in want.iter().zip(&got) {
         assert_eq!(w.shape(), g.shape(), "output shapes differ");
-        let (w, g) = (w.as_slice::<u8>().unwrap(), g.as_slice::<u8>().unwrap());
+        let (w, g) = (u8_view(w), u8_view(g));
         // A comparison of saturated outputs would prove nothing.
         let mut seen = [false; 256];
         w.iter().for_each(|&v| seen[usize::from(v)] = true);
@@ -190,7 +224,7 @@ pub fn compare(graph: Graph, inputs: &[Tensor]) -> Comparison {
             distinct >= w.len().min(8),
             "only {distinct} distinct output values"
         );
-        for (a, b) in w.iter().zip(g) {
+        for (a, b) in w.iter().zip(&g) {
             let d = (i32::from(*a) - i32::from(*b)).abs();
             max_diff = max_diff.max(d);
             differing += usize::from(d != 0);
