@@ -86,21 +86,21 @@ impl Qdq {
 
     /// `DequantizeLinear(x, scale, zp)` with a u8 zero point.
     pub fn dq(&mut self, x: ValueId, scale: f32, zp: u8) -> ValueId {
-        let s = self.constant(Tensor::scalar(scale));
-        let z = self.constant(Tensor::scalar(zp));
-        self.node(
+        self.quantization(
             Op::DequantizeLinear(QuantAxis::default()),
-            &[Some(x), Some(s), Some(z)],
+            x,
+            scale,
+            Tensor::scalar(zp),
         )
     }
 
     /// `QuantizeLinear(x, scale, zp)` to u8.
     pub fn q(&mut self, x: ValueId, scale: f32, zp: u8) -> ValueId {
-        let s = self.constant(Tensor::scalar(scale));
-        let z = self.constant(Tensor::scalar(zp));
-        self.node(
+        self.quantization(
             Op::QuantizeLinear(QuantAxis::default()),
-            &[Some(x), Some(s), Some(z)],
+            x,
+            scale,
+            Tensor::scalar(zp),
         )
     }
 
@@ -112,22 +112,29 @@ impl Qdq {
 
     /// `DequantizeLinear(x, scale, zp)` with an i8 zero point.
     pub fn dq_i8(&mut self, x: ValueId, scale: f32, zp: i8) -> ValueId {
-        let s = self.constant(Tensor::scalar(scale));
-        let z = self.constant(Tensor::scalar(zp));
-        self.node(
+        self.quantization(
             Op::DequantizeLinear(QuantAxis::default()),
-            &[Some(x), Some(s), Some(z)],
+            x,
+            scale,
+            Tensor::scalar(zp),
         )
     }
 
     /// `QuantizeLinear(x, scale, zp)` to i8.
     pub fn q_i8(&mut self, x: ValueId, scale: f32, zp: i8) -> ValueId {
-        let s = self.constant(Tensor::scalar(scale));
-        let z = self.constant(Tensor::scalar(zp));
-        self.node(
+        self.quantization(
             Op::QuantizeLinear(QuantAxis::default()),
-            &[Some(x), Some(s), Some(z)],
+            x,
+            scale,
+            Tensor::scalar(zp),
         )
+    }
+
+    /// A per-tensor QuantizeLinear or DequantizeLinear node with constant parameters.
+    fn quantization(&mut self, op: Op, x: ValueId, scale: f32, zero_point: Tensor) -> ValueId {
+        let s = self.constant(Tensor::scalar(scale));
+        let z = self.constant(zero_point);
+        self.node(op, &[Some(x), Some(s), Some(z)])
     }
 
     /// Random i8 weights of `shape` with per-channel scales on `axis`, through a
