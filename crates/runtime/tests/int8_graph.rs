@@ -275,3 +275,22 @@ fn signed_activations_run_on_integer_steps() {
     assert_eq!(kernels[2..], ["qadd (i8)", "qglobal_avg_pool (i8)"]);
     assert!(c.fused.fallbacks().is_empty(), "{:?}", c.fused.fallbacks());
 }
+
+/// A qadd whose operands broadcast (a bias-like `[1, C, 1, 1]` term): computed through
+/// float and requantized by the vector quantize kernel, with a fused ReLU's clamp.
+#[test]
+fn broadcasting_add_with_relu() {
+    let mut b = Qdq::new(33);
+    let (x, feed_x) = input(&mut b, &[2, 4, 5, 6]);
+    let c = b.input_u8("c", &[1, 4, 1, 1]);
+    let feed_c = Tensor::new([1usize, 4, 1, 1], b.rng.bytes(4)).unwrap();
+    let xf = b.dq(x, 0.03, 120);
+    let cf = b.dq(c, 0.05, 128);
+    let sum = b.node(Op::Binary(BinaryOp::Add), &[Some(xf), Some(cf)]);
+    let relu = b.node(Op::Unary(UnaryOp::Relu), &[Some(sum)]);
+    // A nonzero output zero point makes the ReLU a real clamp at 30.
+    let y = b.q(relu, 0.04, 30);
+    let c = compare(b.finish(&[y]), &[feed_x, feed_c]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels(), ["qadd"]);
+}

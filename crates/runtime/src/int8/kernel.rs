@@ -263,11 +263,16 @@ fn add(
     )?;
     let sum = sum.into_iter().next().ok_or("Add produced no output")?;
     let values = sum.as_slice::<f32>()?;
-    let (lo, hi) = range;
-    let q: Vec<u8> = values
-        .iter()
-        .map(|&v| super::params::quantize_u8(v, y).clamp(lo, hi) as u8)
-        .collect();
+    let mut q = vec![0u8; values.len()];
+    let params = ChannelQuant {
+        scales: &[y.scale],
+        zero_points: &[y.zero_point],
+    };
+    quantize_linear_f32_to_u8(tier, values, AxisShape::per_tensor(values.len()), params, &mut q)
+        .map_err(kernel_error)?;
+    // The range is within u8 (the matcher's): a fused ReLU's clamp on the bytes.
+    let (lo, hi) = (range.0 as u8, range.1 as u8);
+    q.iter_mut().for_each(|v| *v = (*v).clamp(lo, hi));
     Ok(Tensor::new(sum.shape(), q)?)
 }
 

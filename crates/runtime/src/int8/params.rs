@@ -107,13 +107,6 @@ pub(crate) fn integers(t: &Tensor) -> Option<Vec<i32>> {
     }
 }
 
-/// `round_half_even(value / scale) + zero_point` saturated to u8: ONNX QuantizeLinear of
-/// one value, in the same f32 arithmetic as the reference evaluator.
-pub(crate) fn quantize_u8(value: f32, q: QParams) -> i32 {
-    let v = (value / q.scale).round_ties_even() as i64 + i64::from(q.zero_point);
-    v.clamp(0, 255) as i32
-}
-
 /// Whether two parameter sets are bit-for-bit equal (a reshape passes the bytes through
 /// only then).
 pub(crate) fn same_params(a: QParams, b: QParams) -> bool {
