@@ -89,10 +89,16 @@ pub fn run(args: InspectArgs, json: bool) -> anyhow::Result<()> {
         println!("\n{} steps run on integer kernels", report.integer_steps.len());
     }
     for f in &report.fp32_fallbacks {
-        println!(
-            "warning: node '{}' ({}) has no integer kernel and runs in FP32",
-            f.node, f.op
-        );
+        // QOperator ops compute in integers either way: unfused, they run on their own
+        // evaluator (QLinearMatMul of two activations on the INT8 GEMM, the others on
+        // reference loops) instead of a fused integer step.
+        let how = match f.op.as_str() {
+            "QLinearConv" | "QLinearMatMul" | "ConvInteger" | "MatMulInteger" => {
+                "is not fused into an integer step and runs on its own integer evaluator"
+            }
+            _ => "has no integer kernel and runs in FP32",
+        };
+        println!("warning: node '{}' ({}) {how}", f.node, f.op);
     }
     if args.nodes {
         println!();
