@@ -3,7 +3,7 @@
 mod int8_support;
 
 use int8_support::{compare, conv_attrs, Qdq};
-use lowbit_graph::ops::{BinaryOp, UnaryOp};
+use lowbit_graph::ops::{BinaryOp, QuantAxis, UnaryOp};
 use lowbit_graph::Op;
 use lowbit_tensor::Tensor;
 
@@ -144,4 +144,34 @@ fn quantize_after_an_fp32_add_runs_on_the_vector_kernel() {
     let c = compare(b.finish(&[y]), &[feed]);
     c.assert_within_one_step();
     assert_eq!(c.kernels(), ["quantize"]);
+}
+
+#[test]
+fn u8_weights_with_per_channel_zero_points() {
+    // ONNX Runtime's `QUInt8` weights: u8 values with a zero point per output channel,
+    // which the kernels take in their i8 view.
+    let mut b = Qdq::new(41);
+    let (x, feed) = input(&mut b, &[1, 6, 7, 7]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let (m, c) = (4, 6);
+    let values = b.rng.bytes(m * c * 9);
+    let scales: Vec<f32> = (0..m).map(|_| b.rng.float(0.002, 0.01)).collect();
+    let zero_points: Vec<u8> = (0..m).map(|_| b.rng.int(100, 156) as u8).collect();
+    let w = b.constant(Tensor::new([m, c, 3, 3], values).unwrap());
+    let s = b.constant(Tensor::new(vec![m], scales.clone()).unwrap());
+    let z = b.constant(Tensor::new(vec![m], zero_points).unwrap());
+    let wf = b.node(
+        Op::DequantizeLinear(QuantAxis { axis: 0 }),
+        &[Some(w), Some(s), Some(z)],
+    );
+    let bias = b.bias(X_SCALE, &scales);
+    let conv = b.node(
+        Op::Conv(conv_attrs(3, 1, [1; 4], 1)),
+        &[Some(xf), Some(wf), Some(bias)],
+    );
+    let y = b.q(conv, y_scale(c * 9), 128);
+    let c = compare(b.finish(&[y]), &[feed]);
+    c.assert_within_one_step();
+    assert_eq!(c.kernels().len(), 1, "{:?}", c.kernels());
+    assert!(c.kernels()[0].starts_with("QConv2d"), "{:?}", c.kernels());
 }

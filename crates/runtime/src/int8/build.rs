@@ -1,6 +1,8 @@
-//! Builds the conv and linear kernels of matched patterns from their constants: i8
+//! Builds the conv and linear kernels of matched patterns from their constants: i8 (or u8)
 //! weights, per-channel scales, bias, and the requantization multipliers
 //! `x_scale · w_scale[c] / y_scale`.
+
+use std::borrow::Cow;
 
 use lowbit_graph::ops::Conv as ConvAttrs;
 use lowbit_graph::{Node, Op, ValueId};
@@ -19,7 +21,7 @@ type Built = (Vec<Option<ValueId>>, Int8Kernel);
 
 /// i8 weights with one scale and zero point per output channel.
 struct Weights<'g> {
-    values: &'g [i8],
+    values: Cow<'g, [i8]>,
     shape: &'g [usize],
     scales: Vec<f32>,
     zero_points: Vec<i32>,
@@ -35,9 +37,25 @@ fn qdq_weights<'g>(m: &Matcher<'g>, v: ValueId, channel_axis: usize) -> Option<W
 fn weights<'g>(w: &'g Tensor, wq: &NodeQuant, channel_axis: usize) -> Option<Weights<'g>> {
     let shape = w.shape();
     let channels = *shape.get(channel_axis)?;
-    let (scales, zero_points) = wq.per_channel(channel_axis, shape.len(), channels)?;
+    let (scales, mut zero_points) = wq.per_channel(channel_axis, shape.len(), channels)?;
+    let values = match w.dtype() {
+        DType::I8 => Cow::Borrowed(w.as_slice::<i8>().ok()?),
+        // u8 weights (ONNX Runtime's `QUInt8`) in their i8 view: the top bit flipped
+        // subtracts 128 from values and zero points alike.
+        DType::U8 => {
+            zero_points.iter_mut().for_each(|z| *z -= SIGNED_SHIFT);
+            Cow::Owned(
+                w.as_slice::<u8>()
+                    .ok()?
+                    .iter()
+                    .map(|&v| (v ^ 0x80) as i8)
+                    .collect(),
+            )
+        }
+        _ => return None,
+    };
     Some(Weights {
-        values: w.as_slice::<i8>().ok()?,
+        values,
         shape,
         scales,
         zero_points,
@@ -117,7 +135,7 @@ fn conv_kernel(
     };
     let multiplier = multipliers(x.scale, &w.scales, y.scale);
     let params = QConvParams {
-        weights: w.values,
+        weights: &w.values,
         weight_zero_points: PerChannel::Each(&w.zero_points),
         input_zero_point: u8::try_from(x.zero_point).ok()?,
         bias: bias.as_deref(),
@@ -172,7 +190,7 @@ fn linear_kernel(
             k,
             n,
             layout,
-            values: w.values,
+            values: &w.values,
             zero_points: PerChannel::Each(&w.zero_points),
         },
         input_zero_point: u8::try_from(x.zero_point).ok()?,
@@ -272,7 +290,7 @@ fn qoperator_params<'g>(
         DType::I8 => SIGNED_SHIFT,
         _ => return None,
     };
-    if w.dtype() != DType::I8 || wq.zero_points.len() != wq.scales.len() {
+    if !matches!(w.dtype(), DType::I8 | DType::U8) || wq.zero_points.len() != wq.scales.len() {
         return None;
     }
     Some((
