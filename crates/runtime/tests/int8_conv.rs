@@ -84,19 +84,60 @@ fn grouped_conv_with_float_bias() {
 }
 
 #[test]
-fn conv_whose_float_output_is_also_a_graph_output_stays_in_f32() {
+fn conv_whose_float_output_is_also_a_graph_output_keeps_it_float() {
     let mut b = Qdq::new(5);
     let (x, feed) = input(&mut b, &[1, 4, 5, 5]);
     let xf = b.dq(x, X_SCALE, X_ZP);
     let conv = b.conv(xf, X_SCALE, 4, 4, conv_attrs(1, 1, [0; 4], 1));
     let y = b.q(conv, y_scale(4), 128);
     let plan = lowbit_runtime::Plan::new(b.finish(&[y, conv]), &Default::default()).unwrap();
-    // The conv runs in f32; only its output's QuantizeLinear is an integer step.
+    // The 1×1 conv runs on the integer product with a float output, which the graph
+    // output and the QuantizeLinear both read.
     let steps: Vec<String> = plan.integer_steps().into_iter().map(|(_, k)| k).collect();
-    assert_eq!(steps, ["quantize"]);
-    let ops: Vec<&str> = plan.fallbacks().iter().map(|(_, op)| op.as_str()).collect();
-    assert_eq!(ops, ["Conv"]);
-    assert_eq!(plan.run(&[feed]).unwrap().len(), 2);
+    assert_eq!(steps, ["QConv2d 1×1 to f32", "quantize"]);
+    assert!(plan.fallbacks().is_empty(), "{:?}", plan.fallbacks());
+    let outputs = plan.run(&[feed]).unwrap();
+    assert_eq!(outputs.len(), 2);
+    assert_eq!(outputs[1].dtype(), lowbit_tensor::DType::F32);
+}
+
+/// The producer of an FP32 fallback: a 1×1 conv whose float output only f32 ops read
+/// runs on the integer product, from an NCHW input (the model's entry) and from an NHWC
+/// one (another integer conv's output), and agrees with the f32 reference.
+#[test]
+fn pointwise_conv_with_a_float_output() {
+    let mut b = Qdq::new(8);
+    let (x, feed) = input(&mut b, &[2, 16, 7, 5]);
+    let xf = b.dq(x, X_SCALE, X_ZP);
+    let first = b.conv(xf, X_SCALE, 16, 12, conv_attrs(1, 1, [0; 4], 1));
+    let first_relu = b.node(Op::Unary(UnaryOp::Relu), &[Some(first)]);
+    let inner = b.conv(xf, X_SCALE, 16, 8, conv_attrs(3, 1, [1; 4], 1));
+    let inner_scale = y_scale(144);
+    let q = b.q(inner, inner_scale, 128);
+    let qf = b.dq(q, inner_scale, 128);
+    let second = b.conv(qf, inner_scale, 8, 24, conv_attrs(1, 1, [0; 4], 1));
+    let second_relu = b.node(Op::Unary(UnaryOp::Relu), &[Some(second)]);
+    let graph = b.finish(&[first_relu, second_relu]);
+    let options = |optimize| lowbit_runtime::PlanOptions { threads: 1, optimize };
+    let fused = lowbit_runtime::Plan::new(graph.clone(), &options(true)).unwrap();
+    let reference = lowbit_runtime::Plan::new(graph, &options(false)).unwrap();
+    let steps: Vec<String> = fused.integer_steps().into_iter().map(|(_, k)| k).collect();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!([&steps[0], &steps[2]], ["QConv2d 1×1 to f32"; 2], "{steps:?}");
+    assert!(fused.fallbacks().is_empty(), "{:?}", fused.fallbacks());
+    let (got, want) = (
+        fused.run(std::slice::from_ref(&feed)).unwrap(),
+        reference.run(&[feed]).unwrap(),
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.shape(), w.shape());
+        let (g, w) = (g.as_slice::<f32>().unwrap(), w.as_slice::<f32>().unwrap());
+        let peak = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(peak > 0.1, "a degenerate output proves nothing");
+        for (a, b) in g.iter().zip(w) {
+            assert!((a - b).abs() <= 1e-4 * peak, "{a} vs {b}");
+        }
+    }
 }
 
 #[test]

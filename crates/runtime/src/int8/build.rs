@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use lowbit_graph::ops::Conv as ConvAttrs;
 use lowbit_graph::{Node, Op, ValueId};
 use lowbit_kernels::int8::ops::{
-    ConvGeometry, Layout, LinearWeights, OutputType, QConv2d, QConvParams, QLinear, QLinearParams, QParams,
+    ConvGeometry, Layout, LinearWeights, OutputType, QConv2d, QConvParams, QLinear, QLinearDequantized,
+    QLinearParams, QParams,
 };
 use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::WeightLayout;
@@ -165,6 +166,42 @@ pub(super) fn conv(
     let w = qdq_weights(m, node.input(1)?, 0)?;
     let b = bias(m, node.input(2), xp.scale, &w.scales)?;
     let kernel = conv_kernel(m, node, attrs, xp, &w, b, y, range, output_type)?;
+    Some((vec![Some(x)], kernel))
+}
+
+/// DQ(x_q) → 1×1 Conv(DQ(W), bias?) whose float output f32 ops read (the producer of
+/// an FP32 fallback, whose output lowbit leaves unrounded): the integer product,
+/// dequantized per output channel, so that only the fallback itself runs in f32.
+pub(super) fn pointwise_to_float(m: &Matcher, node: &Node, attrs: &ConvAttrs) -> Option<Built> {
+    let pointwise = attrs.kernel == [1, 1] && attrs.strides == [1, 1] && attrs.pads == [0; 4];
+    if !pointwise || attrs.dilations != [1, 1] || attrs.group != 1 {
+        return None;
+    }
+    let (x, xp) = m.activation(node.input(0)?)?;
+    let w = qdq_weights(m, node.input(1)?, 0).filter(|w| w.shape.len() == 4)?;
+    let (out_channels, in_channels) = (w.shape[0], w.shape[1]);
+    // The i32 bias at `x_scale · w_scale[c]`, back in float: the file's own values.
+    let bias = bias(m, node.input(2), xp.scale, &w.scales)?.map(|b| {
+        b.iter()
+            .zip(&w.scales)
+            .map(|(&v, &s)| v as f32 * (xp.scale * s))
+            .collect::<Vec<f32>>()
+    });
+    let weights = LinearWeights {
+        k: in_channels,
+        n: out_channels,
+        layout: WeightLayout::NByK,
+        values: &w.values,
+        zero_points: PerChannel::Each(&w.zero_points),
+    };
+    let kernel =
+        QLinearDequantized::new(m.tier, weights, PerChannel::Each(&w.scales), bias.as_deref()).ok()?;
+    let kernel = Int8Kernel::PointwiseToFloat {
+        kernel,
+        x: xp,
+        channels: (in_channels, out_channels),
+        input: Layout::Nchw,
+    };
     Some((vec![Some(x)], kernel))
 }
 

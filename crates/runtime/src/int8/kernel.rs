@@ -13,7 +13,7 @@ use lowbit_graph::Op;
 use lowbit_kernels::int8::ops::{
     convert_layout, qadd, qavg_pool2d, qconcat, qglobal_avg_pool, qglobal_avg_pool_nhwc, qmax_pool2d,
     quantize_linear_f32_to_u8, AxisShape, ChannelQuant, Layout, OutputType, PoolGeometry, PoolQuant, QConv2d,
-    QInput, QLinear, QParams,
+    QInput, QLinear, QLinearDequantized, QParams,
 };
 use lowbit_kernels::int8::Tier;
 use lowbit_tensor::Tensor;
@@ -73,6 +73,15 @@ pub(crate) enum Int8Kernel {
     Relayout(Op),
     /// A u8 kernel whose result, in the u8 view of an i8 output, is stored as i8.
     Signed(Box<Int8Kernel>),
+    /// Input 0: u8 `[N, C, H, W]` (or NHWC) into a 1×1 conv whose output, f32 NCHW, is
+    /// read by f32 ops.
+    PointwiseToFloat {
+        kernel: QLinearDequantized,
+        x: QParams,
+        /// `(in, out)` channels.
+        channels: (usize, usize),
+        input: Layout,
+    },
 }
 
 impl Int8Kernel {
@@ -94,6 +103,7 @@ impl Int8Kernel {
             Int8Kernel::Quantize { .. } => "quantize".into(),
             Int8Kernel::Relayout(op) => format!("{} (u8)", op.name()),
             Int8Kernel::Signed(kernel) => format!("{} (i8)", kernel.describe()),
+            Int8Kernel::PointwiseToFloat { .. } => "QConv2d 1×1 to f32".into(),
         }
     }
 
@@ -124,6 +134,12 @@ impl Int8Kernel {
                 let mut cx = Cx { buffers };
                 eval::eval(op, inputs, 1, &mut cx)
             }
+            Int8Kernel::PointwiseToFloat {
+                kernel,
+                x,
+                channels,
+                input,
+            } => one(pointwise_to_float(kernel, *x, *channels, *input, inputs)?),
             Int8Kernel::Signed(kernel) => {
                 let mut outputs = kernel.run(inputs, buffers)?;
                 for t in &mut outputs {
@@ -205,6 +221,53 @@ fn conv(
         .run_layout(v, (n, h, w), layouts, &mut out)
         .map_err(kernel_error)?;
     typed_output(shape, out, output)
+}
+
+fn pointwise_to_float(
+    kernel: &QLinearDequantized,
+    xp: QParams,
+    (in_channels, out_channels): (usize, usize),
+    layout: Layout,
+    inputs: &Inputs,
+) -> EvalResult<Tensor> {
+    let x = inputs.get(0)?;
+    let v = bytes(x, 0)?;
+    let s = x.shape();
+    let (channel_axis, h_axis) = match layout {
+        Layout::Nchw => (1, 2),
+        Layout::Nhwc => (3, 1),
+    };
+    ensure(s.len() == 4 && s[channel_axis] == in_channels, || {
+        format!("input must be {layout:?} [N, C={in_channels}, H, W], got {s:?}")
+    })?;
+    let (n, h, w) = (s[0], s[h_axis], s[h_axis + 1]);
+    let pixels = h * w;
+    let rows_u8 = match layout {
+        Layout::Nhwc => v,
+        Layout::Nchw => {
+            let mut nhwc = vec![0u8; v.len()];
+            convert_layout(&v, (n, in_channels, pixels), Layout::Nchw, &mut nhwc);
+            Cow::Owned(nhwc)
+        }
+    };
+    let zero_point = u8::try_from(xp.zero_point).map_err(kernel_error)?;
+    let mut rows = vec![0f32; n * pixels * out_channels];
+    kernel
+        .run_with_scale(n * pixels, &rows_u8, xp.scale, zero_point, &mut rows)
+        .map_err(kernel_error)?;
+    // Pixel-major rows to the f32 engine's NCHW planes.
+    let mut planes = vec![0f32; rows.len()];
+    for (image_rows, image_planes) in rows
+        .chunks_exact(pixels * out_channels)
+        .zip(planes.chunks_exact_mut(pixels * out_channels))
+    {
+        for (p, row) in image_rows.chunks_exact(out_channels).enumerate() {
+            for (c, &value) in row.iter().enumerate() {
+                image_planes[c * pixels + p] = value;
+            }
+        }
+    }
+    Ok(Tensor::new([n, out_channels, h, w], planes)?)
 }
 
 fn linear(

@@ -87,6 +87,7 @@ pub(crate) fn assign(graph: &Graph, steps: &mut [Step]) {
             match kernel.as_mut() {
                 Int8Kernel::Conv { layouts, .. } => *layouts = (input, output),
                 Int8Kernel::GlobalAveragePool { input: layout, .. } => *layout = input,
+                Int8Kernel::PointwiseToFloat { input: layout, .. } => *layout = input,
                 Int8Kernel::Quantize { output: layout, .. } => *layout = output,
                 _ => {}
             }
@@ -121,7 +122,11 @@ fn writes_nhwc(graph: &Graph, step: &Step, kernel: &Int8Kernel) -> bool {
 /// Whether input `i` of `step` may be NHWC, given the current NHWC values.
 fn reads_nhwc(step: &Step, i: usize, nhwc: &HashSet<ValueId>) -> bool {
     match int8_kernel(step) {
-        Some(Int8Kernel::Conv { .. } | Int8Kernel::GlobalAveragePool { .. }) => i == 0,
+        Some(
+            Int8Kernel::Conv { .. }
+            | Int8Kernel::GlobalAveragePool { .. }
+            | Int8Kernel::PointwiseToFloat { .. },
+        ) => i == 0,
         Some(Int8Kernel::Add { .. }) => nhwc.contains(&step.outputs[0]),
         _ => false,
     }

@@ -52,6 +52,24 @@ pub(crate) fn find(graph: &Graph) -> Matches {
             matches.groups.push(group);
         }
     }
+    // What is left of the quantized convs: those whose float output f32 ops read.
+    for node in &graph.nodes {
+        let out = node.outputs[0];
+        let Op::Conv(attrs) = &node.op else { continue };
+        if matches.absorbed.contains(&out) {
+            continue;
+        }
+        if let Some((inputs, kernel)) = build::pointwise_to_float(&m, node, attrs) {
+            matches.absorbed.insert(out);
+            matches.groups.push(Group {
+                name: node.name.clone(),
+                op: node.op.clone(),
+                inputs,
+                output: out,
+                kernel,
+            });
+        }
+    }
     for node in &graph.nodes {
         let out = node.outputs[0];
         let unread = m.consumers[out.0]
