@@ -11,12 +11,15 @@
 //! DQ(x_q)... → Concat [→ act] → Q                           ⇒ qconcat
 //! DQ(x_q) → Reshape | Flatten → Q (same parameters)         ⇒ the reshape of the bytes
 //! QLinearConv, QLinearMatMul with constant weights          ⇒ QConv2d, QLinear
+//! DQ(x_q) → 1×1 Conv(·, DQ(W)) whose float output f32 ops read ⇒ the integer product,
+//!                                                              dequantized (f32 out)
 //! ```
 //!
 //! A pattern fuses only when its scales, zero points and weights are constants, the
-//! activations are per-tensor u8, the weights i8 (conv: per-channel on axis 0 or
-//! per-tensor), and every float intermediate after the DequantizeLinear has one reader
-//! and is not a graph output. An activation's DequantizeLinear may feed several
+//! activations are per-tensor u8 or i8, the weights i8 or u8 (conv: per-channel on
+//! axis 0 or per-tensor), and every float intermediate after the DequantizeLinear has
+//! one reader and is not a graph output. i8 activations and u8 weights enter the
+//! kernels in the other type's view (top bit flipped, zero point moved by 128). An activation's DequantizeLinear may feed several
 //! patterns; it stays in the plan only while something else reads its float value.
 //!
 //! Matching ([`find`]) runs before constant folding, which would otherwise turn the
