@@ -187,10 +187,7 @@ fn conv(
     let v: &[u8] = &v;
     let g = kernel.geometry();
     let s = x.shape();
-    let (channel_axis, h_axis) = match layouts.0 {
-        Layout::Nchw => (1, 2),
-        Layout::Nhwc => (3, 1),
-    };
+    let (channel_axis, h_axis) = image_axes(layouts.0);
     ensure(
         s.len() == 4 && s[channel_axis] == g.in_channels && s[h_axis] > 0 && s[h_axis + 1] > 0,
         || {
@@ -223,6 +220,14 @@ fn conv(
     typed_output(shape, out, output)
 }
 
+/// The channel axis and the height axis (width follows) of a 4-D image in `layout`.
+fn image_axes(layout: Layout) -> (usize, usize) {
+    match layout {
+        Layout::Nchw => (1, 2),
+        Layout::Nhwc => (3, 1),
+    }
+}
+
 fn pointwise_to_float(
     kernel: &QLinearDequantized,
     xp: QParams,
@@ -233,10 +238,7 @@ fn pointwise_to_float(
     let x = inputs.get(0)?;
     let v = bytes(x, 0)?;
     let s = x.shape();
-    let (channel_axis, h_axis) = match layout {
-        Layout::Nchw => (1, 2),
-        Layout::Nhwc => (3, 1),
-    };
+    let (channel_axis, h_axis) = image_axes(layout);
     ensure(s.len() == 4 && s[channel_axis] == in_channels, || {
         format!("input must be {layout:?} [N, C={in_channels}, H, W], got {s:?}")
     })?;
