@@ -3,20 +3,21 @@
 //!
 //! A constant B is matched at plan time into a fused integer step (`int8`); this path
 //! serves the products whose two operands are both activations, which otherwise ran on
-//! the i32 reference loops. It takes per-tensor parameters, u8 A, u8 or i8 B (u8 B is
-//! moved into i8 by flipping its top bit, which subtracts 128 from values and zero point
-//! alike, so the centred values are unchanged), and batch dimensions that match or a
-//! 2-D B; anything else falls back to the reference evaluator, whose results these
+//! the i32 reference loops. It takes per-tensor parameters, u8 A, u8 or i8 B (a u8 B in
+//! its i8 view, `i8_view`, with its zero point moved alike), and batch dimensions that
+//! match or a 2-D B; anything else falls back to the reference evaluator, whose results these
 //! equal bit for bit (the GEMM's sums are exact and the requantization rule is the same).
 
-use lowbit_kernels::int8::ops::{LinearWeights, OutputType, QLinear, QLinearParams};
+use lowbit_kernels::int8::ops::{
+    i8_view, LinearWeights, OutputType, QLinear, QLinearParams, QOpError, SIGN_FLIP_SHIFT,
+};
 use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::{selected_tier, WeightLayout};
 use lowbit_tensor::{DType, Tensor};
 
 use super::args::Inputs;
 use super::quant;
-use super::EvalResult;
+use super::{EvalError, EvalResult};
 
 /// a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp.
 pub(crate) fn qlinear_matmul(inputs: &Inputs) -> EvalResult<Tensor> {
@@ -62,8 +63,7 @@ fn on_gemm(inputs: &Inputs) -> EvalResult<Option<Tensor>> {
             let Some(z) = inputs.opt(5).map_or(Some(0), |_| scalar::<u8>(inputs, 5)) else {
                 return Ok(None);
             };
-            let flipped = b.as_slice::<u8>()?.iter().map(|&v| (v ^ 0x80) as i8).collect();
-            (flipped, i32::from(z) - 128)
+            (i8_view(b.as_slice::<u8>()?), i32::from(z) - SIGN_FLIP_SHIFT)
         }
         DType::I8 => {
             let Some(z) = inputs.opt(5).map_or(Some(0), |_| scalar::<i8>(inputs, 5)) else {
@@ -111,35 +111,46 @@ fn on_gemm(inputs: &Inputs) -> EvalResult<Option<Tensor>> {
         )
     };
     let a_values = a.as_slice::<u8>()?;
-    let mut out = vec![0u8; a_values.len() / k * n];
-    let kernel_error = |e: lowbit_kernels::int8::ops::QOpError| super::EvalError(e.to_string());
-    let run = |q: &QLinear, rows: usize, x: &[u8], y: &mut [u8]| match output_type {
-        OutputType::U8 => q.run(rows, x, y),
-        OutputType::I8 => {
-            let mut signed = vec![0i8; y.len()];
-            q.run_i8(rows, x, &mut signed)?;
-            y.iter_mut().zip(&signed).for_each(|(o, s)| *o = *s as u8);
-            Ok(())
-        }
-    };
-    if batch_b.is_empty() {
-        // One B for every batch item: A's rows are contiguous, so one product.
-        let q = product(&b_values).map_err(kernel_error)?;
-        run(&q, a_values.len() / k, a_values, &mut out).map_err(kernel_error)?;
-    } else {
-        for ((x, w), y) in a_values
-            .chunks_exact(m * k)
-            .zip(b_values.chunks_exact(k * n))
-            .zip(out.chunks_exact_mut(m * n))
-        {
-            let q = product(w).map_err(kernel_error)?;
-            run(&q, m, x, y).map_err(kernel_error)?;
-        }
-    }
+    // One B for every batch item (A's rows are contiguous: one product), or one per item.
+    let rows = if batch_b.is_empty() { a_values.len() / k } else { m };
+    let dims = (rows, k, n);
+    let kernel_error = |e: QOpError| EvalError(e.to_string());
     let mut shape = sa.to_vec();
     *shape.last_mut().expect("rank checked above") = n;
     Ok(Some(match output_type {
-        OutputType::U8 => Tensor::new(shape, out)?,
-        OutputType::I8 => Tensor::new(shape, out.into_iter().map(|v| v as i8).collect::<Vec<i8>>())?,
+        OutputType::U8 => {
+            let run = |q: &QLinear, rows, x: &[u8], y: &mut [u8]| q.run(rows, x, y);
+            Tensor::new(
+                shape,
+                products(a_values, &b_values, dims, &product, run).map_err(kernel_error)?,
+            )?
+        }
+        OutputType::I8 => {
+            let run = |q: &QLinear, rows, x: &[u8], y: &mut [i8]| q.run_i8(rows, x, y);
+            Tensor::new(
+                shape,
+                products(a_values, &b_values, dims, &product, run).map_err(kernel_error)?,
+            )?
+        }
     }))
+}
+
+/// Every `rows × k` block of A times its `k × n` block of B, into an output of `T`
+/// (`run` is `QLinear::run` or `run_i8`); `product` packs one B.
+fn products<T: Copy + Default>(
+    a: &[u8],
+    b: &[i8],
+    (rows, k, n): (usize, usize, usize),
+    product: &dyn Fn(&[i8]) -> Result<QLinear, QOpError>,
+    run: impl Fn(&QLinear, usize, &[u8], &mut [T]) -> Result<(), QOpError>,
+) -> Result<Vec<T>, QOpError> {
+    let mut out = vec![T::default(); a.len() / k * n];
+    for ((x, w), y) in a
+        .chunks_exact(rows * k)
+        .zip(b.chunks_exact(k * n))
+        .zip(out.chunks_exact_mut(rows * n))
+    {
+        run(&product(w)?, rows, x, y)?;
+    }
+    Ok(out)
 }

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use lowbit_graph::ops::Conv as ConvAttrs;
 use lowbit_graph::{Node, Op, ValueId};
 use lowbit_kernels::int8::ops::{
-    ConvGeometry, Layout, LinearWeights, OutputType, QConv2d, QConvParams, QLinear, QLinearDequantized,
-    QLinearParams, QParams,
+    i8_view, ConvGeometry, Layout, LinearWeights, OutputType, QConv2d, QConvParams, QLinear,
+    QLinearDequantized, QLinearParams, QParams, SIGN_FLIP_SHIFT,
 };
 use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::WeightLayout;
@@ -16,7 +16,7 @@ use lowbit_tensor::{DType, Tensor};
 
 use super::kernel::Int8Kernel;
 use super::matching::Matcher;
-use super::params::{integers, NodeQuant, SIGNED_SHIFT};
+use super::params::{integers, NodeQuant};
 
 type Built = (Vec<Option<ValueId>>, Int8Kernel);
 
@@ -44,14 +44,8 @@ fn weights<'g>(w: &'g Tensor, wq: &NodeQuant, channel_axis: usize) -> Option<Wei
         // u8 weights (ONNX Runtime's `QUInt8`) in their i8 view: the top bit flipped
         // subtracts 128 from values and zero points alike.
         DType::U8 => {
-            zero_points.iter_mut().for_each(|z| *z -= SIGNED_SHIFT);
-            Cow::Owned(
-                w.as_slice::<u8>()
-                    .ok()?
-                    .iter()
-                    .map(|&v| (v ^ 0x80) as i8)
-                    .collect(),
-            )
+            zero_points.iter_mut().for_each(|z| *z -= SIGN_FLIP_SHIFT);
+            Cow::Owned(i8_view(w.as_slice::<u8>().ok()?))
         }
         _ => return None,
     };
@@ -324,7 +318,7 @@ fn qoperator_params<'g>(
     // An i8 input is read in its u8 view (see `kernel.rs`), its zero point moved with it.
     let x_shift = match x_type {
         DType::U8 => 0,
-        DType::I8 => SIGNED_SHIFT,
+        DType::I8 => SIGN_FLIP_SHIFT,
         _ => return None,
     };
     if !matches!(w.dtype(), DType::I8 | DType::U8) || wq.zero_points.len() != wq.scales.len() {

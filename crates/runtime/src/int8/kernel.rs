@@ -11,9 +11,9 @@ use std::borrow::Cow;
 use lowbit_graph::ops::BinaryOp;
 use lowbit_graph::Op;
 use lowbit_kernels::int8::ops::{
-    convert_layout, qadd, qavg_pool2d, qconcat, qglobal_avg_pool, qglobal_avg_pool_nhwc, qmax_pool2d,
-    quantize_linear_f32_to_u8, AxisShape, ChannelQuant, Layout, OutputType, PoolGeometry, PoolQuant, QConv2d,
-    QInput, QLinear, QLinearDequantized, QParams,
+    convert_layout, i8_view, qadd, qavg_pool2d, qconcat, qglobal_avg_pool, qglobal_avg_pool_nhwc,
+    qmax_pool2d, quantize_linear_f32_to_u8, u8_view, AxisShape, ChannelQuant, Layout, OutputType,
+    PoolGeometry, PoolQuant, QConv2d, QInput, QLinear, QLinearDequantized, QParams,
 };
 use lowbit_kernels::int8::Tier;
 use lowbit_tensor::Tensor;
@@ -143,8 +143,7 @@ impl Int8Kernel {
             Int8Kernel::Signed(kernel) => {
                 let mut outputs = kernel.run(inputs, buffers)?;
                 for t in &mut outputs {
-                    let flipped: Vec<i8> = bytes(t, 0)?.iter().map(|&b| (b ^ 0x80) as i8).collect();
-                    *t = Tensor::new(t.shape(), flipped)?;
+                    *t = Tensor::new(t.shape(), i8_view(&bytes(t, 0)?))?;
                 }
                 Ok(outputs)
             }
@@ -160,7 +159,7 @@ fn kernel_error(e: impl std::fmt::Display) -> EvalError {
 /// bit flipped (see the module comment).
 fn bytes(t: &Tensor, index: usize) -> EvalResult<Cow<'_, [u8]>> {
     if let Ok(signed) = t.as_slice::<i8>() {
-        return Ok(Cow::Owned(signed.iter().map(|&v| (v as u8) ^ 0x80).collect()));
+        return Ok(Cow::Owned(u8_view(signed)));
     }
     t.as_slice::<u8>()
         .map(Cow::Borrowed)

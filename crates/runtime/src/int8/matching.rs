@@ -9,13 +9,13 @@ use std::collections::{HashMap, HashSet};
 
 use lowbit_graph::ops::{BinaryOp, UnaryOp};
 use lowbit_graph::{Graph, Node, Op, ValueId};
-use lowbit_kernels::int8::ops::{Layout, OutputType, PoolGeometry, PoolQuant, QParams};
+use lowbit_kernels::int8::ops::{Layout, OutputType, PoolGeometry, PoolQuant, QParams, SIGN_FLIP_SHIFT};
 use lowbit_kernels::int8::{selected_tier, Tier};
 use lowbit_tensor::{DType, Tensor};
 
 use super::build;
 use super::kernel::Int8Kernel;
-use super::params::{same_params, NodeQuant, SIGNED_SHIFT};
+use super::params::{same_params, NodeQuant};
 
 /// One pattern compiled into an integer step, executed where its QuantizeLinear was.
 pub(crate) struct Group {
@@ -226,7 +226,7 @@ impl<'g> Matcher<'g> {
         // Kernels with u8 outputs only compute an i8 result in the u8 view (every value
         // + 128) and flip the bytes back when they store it.
         let signed = t.output_type == OutputType::I8;
-        let shift = if signed { SIGNED_SHIFT } else { 0 };
+        let shift = if signed { SIGN_FLIP_SHIFT } else { 0 };
         let y_u8 = QParams::new(t.y.scale, t.y.zero_point + shift);
         let range_u8 = (t.range.0 + shift, t.range.1 + shift);
         let quant = |x: QParams| PoolQuant {

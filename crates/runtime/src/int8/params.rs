@@ -1,12 +1,8 @@
 //! Reading the constant parameters of QuantizeLinear / DequantizeLinear nodes.
 
 use lowbit_graph::{Graph, Node, Op};
-use lowbit_kernels::int8::ops::QParams;
+use lowbit_kernels::int8::ops::{QParams, SIGN_FLIP_SHIFT};
 use lowbit_tensor::{DType, Tensor};
-
-/// What flipping the top bit of an i8 value adds to it: the distance between the i8
-/// and the u8 view of the same byte.
-pub(crate) const SIGNED_SHIFT: i32 = 128;
 
 /// The constant scale and zero point of a QuantizeLinear or DequantizeLinear node.
 pub(crate) struct NodeQuant {
@@ -63,11 +59,11 @@ impl NodeQuant {
 
     /// The per-tensor parameters of an activation as the u8 kernels see it: an i8
     /// tensor is read with its bytes' top bit flipped (value + 128, see
-    /// [`super::kernel`]), so its zero point moves up by 128 too.
+    /// `lowbit_kernels::int8::ops::u8_view`), so its zero point moves up by 128 too.
     pub(crate) fn per_tensor_activation(&self) -> Option<QParams> {
         let shift = match self.dtype {
             DType::U8 => 0,
-            DType::I8 => SIGNED_SHIFT,
+            DType::I8 => SIGN_FLIP_SHIFT,
             _ => return None,
         };
         (self.scales.len() == 1).then(|| QParams::new(self.scales[0], self.zero_points[0] + shift))

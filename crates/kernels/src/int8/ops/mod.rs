@@ -49,6 +49,7 @@ mod pool;
 mod quantize;
 #[cfg(target_arch = "x86_64")]
 mod quantize_x86;
+mod sign_view;
 mod vector;
 
 pub use concat::{qconcat, QInput};
@@ -62,5 +63,6 @@ pub use quantize::{
     dequantize_i8_to_f32, dequantize_u8_to_f32, quantize_linear_f32_to_i8, quantize_linear_f32_to_u8,
     AxisShape, ChannelQuant,
 };
+pub use sign_view::{i8_view, u8_view, SIGN_FLIP_SHIFT};
 
 pub use crate::f32::{ConvGeometry, PoolGeometry};
