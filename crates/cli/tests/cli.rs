@@ -202,6 +202,29 @@ fn bench_asks_for_unset_symbolic_dims() {
 }
 
 #[test]
+fn sysinfo_bench_reports_every_tier_with_its_ceiling() {
+    let report = lowbit_json(&["sysinfo", "--bench", "--millis", "5"]);
+    let tiers: Vec<&str> = report["isa_tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tiers.contains(&"scalar"), "{tiers:?}");
+    for tier in &tiers {
+        assert!(report["gemm_u8s8_gops"][tier].as_f64().unwrap() > 0.0, "{tier}");
+        // Ceilings exist for the tiers built on one dot-product instruction.
+        let has_ceiling = ["amx", "avx512vnni", "avxvnni"].contains(tier);
+        assert_eq!(
+            report["peak_u8s8_gops"].get(tier).is_some(),
+            has_ceiling,
+            "{tier}"
+        );
+    }
+    assert!(report["gemm_f32_gflops"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn truncated_model_error_names_the_file() {
     let Some(model) = asset("efficientnet-lite0/model.onnx") else {
         return;

@@ -2,6 +2,8 @@
 //!
 //! - [`f32`](crate::f32): convolution, GEMM, pooling for the FP32 engine.
 //! - [`int8`]: u8×i8→i32 GEMM and the integer ops, with run-time ISA dispatch.
+//! - [`peak`]: the instruction ceilings the GEMMs are measured against.
 
 pub mod f32;
 pub mod int8;
+pub mod peak;

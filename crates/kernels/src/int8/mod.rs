@@ -34,7 +34,7 @@ mod config;
 mod error;
 mod gemm;
 pub mod isa;
-mod microkernels;
+pub(crate) mod microkernels;
 pub mod ops;
 mod packed;
 mod reference;
