@@ -6,10 +6,11 @@
 //! - Tiers with a drain (AMX) always compute into one of two alternating scratch tiles,
 //!   and each call copies the previous call's tile to the output while it computes
 //!   (see `microkernels/amx.rs` for why). The last tile of a pass is copied by
-//!   [`CTiles::finish`].
+//!   [`CTiles::finish`]. A row of full tiles side by side goes to the tier's run kernel in
+//!   one call ([`CTiles::run_row`]), which alternates the same two scratch tiles.
 
 use super::config::GemmConfig;
-use super::microkernels::{Drain, TileArgs, MAX_MR, MAX_NR};
+use super::microkernels::{Drain, TileArgs, TileRun, MAX_MR, MAX_NR};
 
 /// Outputs at least this big are written with non-temporal stores where the tier can: they
 /// would not stay in the 2 MB L2 anyway, and skipping the read-for-ownership of every line
@@ -113,6 +114,59 @@ impl<'a> CTiles<'a> {
             ..tile
         });
         self.pending = Some(finished);
+    }
+
+    /// Runs `panels` full-width tiles side by side: `tile` is the first, and each next one
+    /// reads the B panel `b_panel_stride` bytes further and writes `nr` columns further
+    /// right.
+    ///
+    /// Uses the tier's run kernel when it has one and the tiles are plain: full height,
+    /// not accumulating, and (when streaming) on whole output lines, so that no tile's
+    /// copy-out needs its neighbour's scratch. Otherwise calls the kernel tile by tile.
+    ///
+    /// # Safety
+    /// As for [`CTiles::run`], for every tile of the run.
+    pub unsafe fn run_row(&mut self, tile: TileArgs, mr: usize, panels: usize, b_panel_stride: usize) {
+        let cfg = self.cfg;
+        let whole_lines = (tile.c as usize).is_multiple_of(64) && tile.ldc.is_multiple_of(16);
+        let plain = mr == cfg.mr && !tile.accumulate && (!self.streaming || whole_lines);
+        let Some(run_kernel) = cfg.run_kernel.filter(|_| plain && panels > 0) else {
+            for p in 0..panels {
+                let next = TileArgs {
+                    b: tile.b.wrapping_add(p * b_panel_stride),
+                    c: tile.c.wrapping_add(p * cfg.nr),
+                    seed: tile.seed.wrapping_add(p * cfg.nr),
+                    ..tile
+                };
+                self.run(next, mr, cfg.nr);
+            }
+            return;
+        };
+        let first = self.next;
+        let run = TileRun {
+            first: TileArgs {
+                drain: self.pending.take(),
+                ..tile
+            },
+            panels,
+            b_panel_stride,
+            scratch: [self.scratch.add(first).cast(), self.scratch.add(first ^ 1).cast()],
+            out: Drain {
+                src: std::ptr::null(),
+                dst: tile.c,
+                ldc: tile.ldc,
+                rows: mr,
+                cols: cfg.nr,
+                seed: tile.seed,
+                streaming: self.streaming,
+                left: std::ptr::null(),
+                left_seed: std::ptr::null(),
+                right_follows: false,
+            },
+        };
+        run_kernel(&run);
+        self.pending = Some(run.panel_drain(panels - 1));
+        self.next = (first + panels) % 2;
     }
 
     /// Writes out the tile still held in scratch, if any.

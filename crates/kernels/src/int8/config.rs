@@ -4,7 +4,9 @@
 
 use super::a_block::ALayout;
 use super::isa::Tier;
-use super::microkernels::{amx, amx_drain, avx2, avx512vnni, avxvnni, scalar, DrainFn, MicroKernel};
+use super::microkernels::{
+    amx, amx_drain, avx2, avx512vnni, avxvnni, scalar, DrainFn, MicroKernel, RunKernel,
+};
 
 /// How a tier wants its operands laid out and blocked.
 #[derive(Debug)]
@@ -43,6 +45,9 @@ pub(crate) struct GemmConfig {
     /// tile out while it computes (AMX), the copy for the last tile of a pass; `None` when
     /// the kernel stores C in place.
     pub drain: Option<DrainFn>,
+    /// For tiers with a drain, a kernel for a run of full tiles side by side (see
+    /// `TileRun`), used where `c_tiles.rs` allows; `None` calls `kernel` tile by tile.
+    pub run_kernel: Option<RunKernel>,
     /// Run on a worker thread before / after the microkernel calls of one block
     /// (AMX loads and releases its tile configuration here).
     pub thread_setup: fn(),
@@ -83,6 +88,7 @@ static SCALAR: GemmConfig = GemmConfig {
     rows_outer: false,
     kernel: scalar::scalar_gemm_u8s8_4x4,
     drain: None,
+    run_kernel: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -103,6 +109,7 @@ static AVX2: GemmConfig = GemmConfig {
     rows_outer: false,
     kernel: avx2::avx2_gemm_u8s8_4x16,
     drain: None,
+    run_kernel: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -124,6 +131,7 @@ static AVXVNNI: GemmConfig = GemmConfig {
     rows_outer: false,
     kernel: avxvnni::avxvnni_gemm_u8s8_6x16,
     drain: None,
+    run_kernel: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -146,6 +154,7 @@ static AVX512VNNI: GemmConfig = GemmConfig {
     rows_outer: false,
     kernel: avx512vnni::avx512vnni_gemm_u8s8_8x32,
     drain: None,
+    run_kernel: None,
     thread_setup: nothing,
     thread_teardown: nothing,
 };
@@ -168,6 +177,7 @@ static AMX: GemmConfig = GemmConfig {
     rows_outer: true,
     kernel: amx::amx_gemm_u8s8_32x32,
     drain: Some(amx_drain::drain_tile),
+    run_kernel: Some(amx::amx_gemm_u8s8_32x32_run),
     thread_setup: amx::load_tile_config,
     thread_teardown: amx::release_tiles,
 };

@@ -218,6 +218,8 @@ impl Job<'_> {
         let cfg = self.cfg;
         let kp = cfg.padded_k(self.k);
         let eb = cfg.elem_bytes();
+        // Bytes of one packed B panel: `nr` columns over the padded depth.
+        let panel_bytes = kp * cfg.nr * eb;
         let mut a_buf = AlignedBytes::default();
         let mut scratch = [ScratchTile::default(); 2];
         let mut c_tiles = CTiles::new(cfg, &mut scratch, self.streaming);
@@ -234,40 +236,50 @@ impl Job<'_> {
                 kc,
                 uses: cols.len().div_ceil(cfg.nr),
             };
-            let mut tile_at = |a_tile: ATile, ir: usize, j0: usize| {
-                let panel_offset = (j0 / cfg.nr) * kp * cfg.nr * eb + k0 * cfg.nr * eb;
-                let nr = cfg.nr.min(self.n - j0);
-                let mr = cfg.mr.min(rows.len() - ir);
-                let tile = TileArgs {
-                    k_groups: kc / cfg.kr,
-                    a: a_tile.ptr,
-                    a_stride: a_tile.row_stride,
-                    a_step: a_tile.step_stride,
-                    b: self.b.as_ptr().wrapping_add(panel_offset),
-                    c: self.out.0.wrapping_add((rows.start + ir) * self.n + j0),
-                    ldc: self.n,
-                    accumulate: k0 > 0,
-                    seed: self.column_terms[j0..].as_ptr(),
-                    drain: None,
-                };
-                // SAFETY: the tier is available (checked in `validate`), A tiles and B
-                // panels are padded to full `mr`/`nr`/`kc`, and `c` addresses `mr × nr`
-                // outputs this block owns; `finish` runs below.
-                unsafe { c_tiles.run(tile, mr, nr) };
+            let tile_args = |a_tile: ATile, ir: usize, j0: usize| TileArgs {
+                k_groups: kc / cfg.kr,
+                a: a_tile.ptr,
+                a_stride: a_tile.row_stride,
+                a_step: a_tile.step_stride,
+                b: self
+                    .b
+                    .as_ptr()
+                    .wrapping_add((j0 / cfg.nr) * panel_bytes + k0 * cfg.nr * eb),
+                c: self.out.0.wrapping_add((rows.start + ir) * self.n + j0),
+                ldc: self.n,
+                accumulate: k0 > 0,
+                seed: self.column_terms[j0..].as_ptr(),
+                drain: None,
+            };
+            let tile_rows = |ir: usize| cfg.mr.min(rows.len() - ir);
+            // SAFETY (every `c_tiles` call): the tier is available (checked in
+            // `validate`), A tiles and B panels are padded to full `mr`/`nr`/`kc`, and `c`
+            // addresses `mr × nr` outputs this block owns; `finish` runs below.
+            let tile_at = |c_tiles: &mut CTiles, a_tile: ATile, ir: usize, j0: usize| unsafe {
+                c_tiles.run(tile_args(a_tile, ir, j0), tile_rows(ir), cfg.nr.min(self.n - j0))
             };
             let row_tiles = (0..rows.len()).step_by(cfg.mr);
             let col_tiles = cols.clone().step_by(cfg.nr);
             if cfg.rows_outer {
                 // One A tile at a time, so that a packed tile is still in L1 when used.
+                // The full-width tiles of a row go to `run_row` together.
+                let full = cols.len() / cfg.nr;
                 for ir in row_tiles {
-                    let a_block = a_block::prepare(cfg, &rect(ir, cfg.mr.min(rows.len() - ir)), &mut a_buf);
+                    let a_block = a_block::prepare(cfg, &rect(ir, tile_rows(ir)), &mut a_buf);
                     let a_tile = a_block.tile(0);
-                    col_tiles.clone().for_each(|j0| tile_at(a_tile, ir, j0));
+                    let first = tile_args(a_tile, ir, cols.start);
+                    unsafe { c_tiles.run_row(first, tile_rows(ir), full, panel_bytes) };
+                    col_tiles
+                        .clone()
+                        .skip(full)
+                        .for_each(|j0| tile_at(&mut c_tiles, a_tile, ir, j0));
                 }
             } else {
                 let a_block = a_block::prepare(cfg, &rect(0, rows.len()), &mut a_buf);
                 for j0 in col_tiles {
-                    row_tiles.clone().for_each(|ir| tile_at(a_block.tile(ir), ir, j0));
+                    row_tiles
+                        .clone()
+                        .for_each(|ir| tile_at(&mut c_tiles, a_block.tile(ir), ir, j0));
                 }
             }
             // SAFETY: as for the microkernel calls.

@@ -29,7 +29,7 @@
 use std::arch::asm;
 
 use super::amx_drain::TileDrain;
-use super::TileArgs;
+use super::{Drain, TileArgs, TileRun};
 
 /// k groups consumed per `tdpbusd` (64 k values).
 const GROUPS_PER_STEP: usize = 16;
@@ -39,6 +39,8 @@ const B_TILE_BYTES: usize = 1024;
 const STEP_BYTES: usize = 2 * B_TILE_BYTES;
 /// Row stride of a B tile.
 const B_ROW_BYTES: usize = 64;
+/// Columns of C the kernel computes: the row stride (in i32) of the run's scratch tiles.
+const NR: usize = 32;
 
 /// The 64-byte `ldtilecfg` operand: palette 1, tiles 0-7 all 16 rows × 64 bytes.
 #[repr(C, align(64))]
@@ -81,10 +83,83 @@ pub(crate) fn release_tiles() {
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
     load_c(t);
+    load_first_step(t, t.b);
+    panel(t, t.b, t.drain.as_ref(), PanelEnd::Store { c: t.c, ldc: t.ldc });
+}
+
+/// A run of tiles side by side in one call (see [`super::TileRun`]).
+///
+/// Between two panels, the last K step of one loads the next one's first A and B tiles,
+/// so they arrive while C is stored, and no driver code runs between tiles. At 1024³ this
+/// measured 3-6% faster than calling the single-tile kernel once per tile (a stand-alone
+/// loop of the same shape, without the driver, had promised 9%).
+///
+/// # Safety
+/// See [`super::RunKernel`] and [`amx_gemm_u8s8_32x32`].
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn amx_gemm_u8s8_32x32_run(r: &TileRun) {
+    let t = &r.first;
+    zero_c();
+    load_first_step(t, t.b);
+    let mut previous = t.drain;
+    for p in 0..r.panels {
+        let b = t.b.add(p * r.b_panel_stride);
+        let c = r.scratch[p % 2];
+        let end = if p + 1 < r.panels {
+            PanelEnd::StoreAndStartNext {
+                c,
+                next_b: b.add(r.b_panel_stride),
+            }
+        } else {
+            PanelEnd::Store { c, ldc: NR }
+        };
+        panel(t, b, previous.as_ref(), end);
+        previous = Some(r.panel_drain(p));
+    }
+}
+
+/// What the last K step of a panel does after its `tdpbusd`s.
+#[derive(Clone, Copy)]
+enum PanelEnd {
+    /// Store C (row stride `ldc` i32).
+    Store { c: *mut i32, ldc: usize },
+    /// Store C into a scratch tile (row stride [`NR`]), zero it, and load the next panel's
+    /// first A and B tiles (B panel `next_b`).
+    StoreAndStartNext { c: *mut i32, next_b: *const u8 },
+}
+
+/// Loads the A and B tiles of the first K step of B panel `b`.
+///
+/// # Safety
+/// As for [`amx_gemm_u8s8_32x32`].
+unsafe fn load_first_step(t: &TileArgs, b: *const u8) {
+    let a = t.a;
+    asm!(
+        "tileloaddt1 tmm6, [{b0} + {sb}]",
+        "tileloadd tmm4, [{a0} + {sa}]",
+        "tileloadd tmm5, [{a1} + {sa}]",
+        "tileloaddt1 tmm7, [{b1} + {sb}]",
+        a0 = in(reg) a, a1 = in(reg) a.add(16 * t.a_stride),
+        b0 = in(reg) b, b1 = in(reg) b.add(B_TILE_BYTES),
+        sa = in(reg) t.a_stride, sb = in(reg) B_ROW_BYTES,
+        options(nostack, readonly),
+    );
+}
+
+/// The K steps of one panel, whose first A and B tiles are already loaded, copying
+/// `drain` out a few rows per step.
+///
+/// # Safety
+/// As for [`amx_gemm_u8s8_32x32`].
+#[target_feature(enable = "avx512f")]
+unsafe fn panel(t: &TileArgs, b: *const u8, drain: Option<&Drain>, end: PanelEnd) {
     let steps = t.k_groups / GROUPS_PER_STEP;
     // The previous tile's rows, copied a few per step so that the stores trickle out
-    // while the tile unit works instead of arriving as one burst.
-    let drain = t.drain.as_ref().map(|d| TileDrain::new(d));
+    // while the tile unit works instead of arriving as one burst (a burst fills the
+    // write-combining buffers and stalls the tile loads behind it). The last rows go out
+    // before this panel stores C: a streaming drain may read its left neighbour's scratch
+    // tile, which that store overwrites.
+    let drain = drain.map(|d| TileDrain::new(d));
     let drain_rows = drain.as_ref().map_or(0, TileDrain::rows);
     let rows_per_step = drain_rows.div_ceil(steps.max(1));
     let mut drained = 0;
@@ -92,20 +167,15 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
     // Software-pipelined: each A/B tile register is reloaded with the next step's tile
     // right after its last `tdpbusd` of this step, B (from L2) before A (from L1), so the
     // loads overlap this step's arithmetic (+10-15% at 1024³ over load-then-multiply).
-    asm!(
-        "tileloaddt1 tmm6, [{b0} + {sb}]",
-        "tileloadd tmm4, [{a0} + {sa}]",
-        "tileloadd tmm5, [{a1} + {sa}]",
-        "tileloaddt1 tmm7, [{b1} + {sb}]",
-        a0 = in(reg) t.a, a1 = in(reg) t.a.add(a_lower_half),
-        b0 = in(reg) t.b, b1 = in(reg) t.b.add(B_TILE_BYTES),
-        sa = in(reg) t.a_stride, sb = in(reg) B_ROW_BYTES,
-        options(nostack, readonly),
-    );
+    // The last step loads the next panel's first tiles instead, if there is one.
     for step in 0..steps {
-        if step + 1 < steps {
-            let a = t.a.add((step + 1) * t.a_step);
-            let b = t.b.add((step + 1) * STEP_BYTES);
+        let last = step + 1 == steps;
+        let next = match end {
+            _ if !last => Some((t.a.add((step + 1) * t.a_step), b.add((step + 1) * STEP_BYTES))),
+            PanelEnd::StoreAndStartNext { next_b, .. } => Some((t.a, next_b)),
+            PanelEnd::Store { .. } => None,
+        };
+        if let Some((a, b)) = next {
             asm!(
                 "tdpbusd tmm0, tmm4, tmm6",
                 "tdpbusd tmm2, tmm5, tmm6",
@@ -130,24 +200,52 @@ pub(crate) unsafe fn amx_gemm_u8s8_32x32(t: &TileArgs) {
             );
         }
         if let Some(d) = &drain {
-            let end = (drained + rows_per_step).min(drain_rows);
+            let end = if last {
+                drain_rows
+            } else {
+                (drained + rows_per_step).min(drain_rows)
+            };
             (drained..end).for_each(|row| d.row(row));
             drained = end;
         }
     }
-    if let Some(d) = &drain {
-        (drained..drain_rows).for_each(|row| d.row(row));
+    match end {
+        PanelEnd::Store { c, ldc } => store_c(c, ldc),
+        PanelEnd::StoreAndStartNext { c, .. } => {
+            store_c(c, NR);
+            zero_c();
+        }
     }
-    let ldc_bytes = t.ldc * 4;
+}
+
+/// Stores the C tiles at `c`, row stride `ldc` i32.
+///
+/// # Safety
+/// As for [`amx_gemm_u8s8_32x32`]; `c` addresses 32 × 32 i32 with that stride.
+unsafe fn store_c(c: *mut i32, ldc: usize) {
     asm!(
         "tilestored [{c0} + {s}], tmm0",
         "tilestored [{c1} + {s}], tmm1",
         "tilestored [{c2} + {s}], tmm2",
         "tilestored [{c3} + {s}], tmm3",
-        c0 = in(reg) t.c, c1 = in(reg) t.c.add(16),
-        c2 = in(reg) t.c.add(16 * t.ldc), c3 = in(reg) t.c.add(16 * t.ldc + 16),
-        s = in(reg) ldc_bytes,
+        c0 = in(reg) c, c1 = in(reg) c.add(16),
+        c2 = in(reg) c.add(16 * ldc), c3 = in(reg) c.add(16 * ldc + 16),
+        s = in(reg) ldc * 4,
         options(nostack),
+    );
+}
+
+/// Zeroes the C tiles.
+///
+/// # Safety
+/// As for [`amx_gemm_u8s8_32x32`].
+unsafe fn zero_c() {
+    asm!(
+        "tilezero tmm0",
+        "tilezero tmm1",
+        "tilezero tmm2",
+        "tilezero tmm3",
+        options(nostack, nomem)
     );
 }
 
@@ -169,12 +267,6 @@ unsafe fn load_c(t: &TileArgs) {
             options(nostack, readonly),
         );
     } else {
-        asm!(
-            "tilezero tmm0",
-            "tilezero tmm1",
-            "tilezero tmm2",
-            "tilezero tmm3",
-            options(nostack, nomem)
-        );
+        zero_c();
     }
 }

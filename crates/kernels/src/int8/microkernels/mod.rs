@@ -28,6 +28,7 @@ pub(crate) const MAX_NR: usize = 32;
 ///   ignores `seed` and starts from zero: its [`Drain`] adds the seed on the way out.
 /// - `drain`: for tiers with a drain function (see `GemmConfig::drain`), the previous
 ///   call's tile to copy out while this one computes; always `None` for the others.
+#[derive(Clone, Copy)]
 pub(crate) struct TileArgs {
     pub k_groups: usize,
     pub a: *const u8,
@@ -66,6 +67,44 @@ pub(crate) struct Drain {
     pub right_follows: bool,
 }
 
+impl Drain {
+    /// This drain moved `columns` output columns (and seed values) to the right, reading
+    /// its tile from `src`.
+    pub fn shifted(&self, src: *const i32, columns: usize) -> Drain {
+        Drain {
+            src,
+            dst: self.dst.wrapping_add(columns),
+            seed: if self.seed.is_null() {
+                self.seed
+            } else {
+                self.seed.wrapping_add(columns)
+            },
+            ..*self
+        }
+    }
+}
+
+/// A run of `panels` full tiles side by side, for tiers with a [`RunKernel`]: the A tile of
+/// `first` against `panels` consecutive B panels, `b_panel_stride` bytes apart, never
+/// accumulating. Panel p computes into `scratch[p % 2]` and is copied out by
+/// [`TileRun::panel_drain`]`(p)` while panel p + 1 computes; `first.drain` (the caller's
+/// previous tile) is copied out during panel 0, and the last panel is left in its scratch
+/// tile for the caller to drain. `first.c` and `first.ldc` are unused.
+pub(crate) struct TileRun {
+    pub first: TileArgs,
+    pub panels: usize,
+    pub b_panel_stride: usize,
+    pub scratch: [*mut i32; 2],
+    /// Panel 0's place in the output (its `src` unused); panel p's is `p·nr` columns right.
+    pub out: Drain,
+}
+
+impl TileRun {
+    pub fn panel_drain(&self, p: usize) -> Drain {
+        self.out.shifted(self.scratch[p % 2], p * self.out.cols)
+    }
+}
+
 /// Copies a whole [`Drain`] out.
 ///
 /// # Safety
@@ -78,3 +117,11 @@ pub(crate) type DrainFn = unsafe fn(&Drain);
 /// address the full tile as described on [`TileArgs`], and (AMX) that the tile
 /// configuration was loaded on this thread.
 pub(crate) type MicroKernel = unsafe fn(&TileArgs);
+
+/// Computes a [`TileRun`] in one call, so that consecutive tiles' arithmetic, loads and
+/// copy-out overlap across tile boundaries (see `amx.rs`).
+///
+/// # Safety
+/// As for [`MicroKernel`], for every panel of the run; the scratch tiles are distinct
+/// full tiles and `out.dst` addresses `rows × panels·cols` valid outputs.
+pub(crate) type RunKernel = unsafe fn(&TileRun);
