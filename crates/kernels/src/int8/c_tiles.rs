@@ -96,16 +96,10 @@ impl<'a> CTiles<'a> {
             left_seed: std::ptr::null(),
             right_follows: false,
         };
-        if let Some(previous) = self.pending.as_mut() {
-            // Not when accumulating: the next tile's copy-in would overwrite `previous`'s
-            // scratch before this tile is drained.
-            let left_neighbour =
-                previous.rows == mr && previous.cols == cfg.nr && previous.dst.wrapping_add(cfg.nr) == tile.c;
-            if self.streaming && !tile.accumulate && left_neighbour {
-                previous.right_follows = true;
-                finished.left = previous.src;
-                finished.left_seed = previous.seed;
-            }
+        // Not when accumulating: the next tile's copy-in would overwrite the pending tile's
+        // scratch before this tile is drained.
+        if !tile.accumulate {
+            self.share_lines_with_pending(&mut finished);
         }
         (cfg.kernel)(&TileArgs {
             c: buf,
@@ -120,17 +114,15 @@ impl<'a> CTiles<'a> {
     /// reads the B panel `b_panel_stride` bytes further and writes `nr` columns further
     /// right.
     ///
-    /// Uses the tier's run kernel when it has one and the tiles are plain: full height,
-    /// not accumulating, and (when streaming) on whole output lines, so that no tile's
-    /// copy-out needs its neighbour's scratch. Otherwise calls the kernel tile by tile.
+    /// Uses the tier's run kernel when it has one and the tiles are full height and not
+    /// accumulating; otherwise calls the kernel tile by tile.
     ///
     /// # Safety
     /// As for [`CTiles::run`], for every tile of the run.
     pub unsafe fn run_row(&mut self, tile: TileArgs, mr: usize, panels: usize, b_panel_stride: usize) {
         let cfg = self.cfg;
-        let whole_lines = (tile.c as usize).is_multiple_of(64) && tile.ldc.is_multiple_of(16);
-        let plain = mr == cfg.mr && !tile.accumulate && (!self.streaming || whole_lines);
-        let Some(run_kernel) = cfg.run_kernel.filter(|_| plain && panels > 0) else {
+        let whole_tiles = mr == cfg.mr && !tile.accumulate && panels > 0;
+        let Some(run_kernel) = cfg.run_kernel.filter(|_| whole_tiles) else {
             for p in 0..panels {
                 let next = TileArgs {
                     b: tile.b.wrapping_add(p * b_panel_stride),
@@ -142,6 +134,19 @@ impl<'a> CTiles<'a> {
             }
             return;
         };
+        let mut out = Drain {
+            src: std::ptr::null(),
+            dst: tile.c,
+            ldc: tile.ldc,
+            rows: mr,
+            cols: cfg.nr,
+            seed: tile.seed,
+            streaming: self.streaming,
+            left: std::ptr::null(),
+            left_seed: std::ptr::null(),
+            right_follows: false,
+        };
+        self.share_lines_with_pending(&mut out);
         let first = self.next;
         let run = TileRun {
             first: TileArgs {
@@ -151,22 +156,29 @@ impl<'a> CTiles<'a> {
             panels,
             b_panel_stride,
             scratch: [self.scratch.add(first).cast(), self.scratch.add(first ^ 1).cast()],
-            out: Drain {
-                src: std::ptr::null(),
-                dst: tile.c,
-                ldc: tile.ldc,
-                rows: mr,
-                cols: cfg.nr,
-                seed: tile.seed,
-                streaming: self.streaming,
-                left: std::ptr::null(),
-                left_seed: std::ptr::null(),
-                right_follows: false,
-            },
+            out,
         };
         run_kernel(&run);
         self.pending = Some(run.panel_drain(panels - 1));
         self.next = (first + panels) % 2;
+    }
+
+    /// When streaming and the pending tile is `next`'s left neighbour (same rows, full
+    /// width, adjacent), the output lines straddling the two are written once, whole, by
+    /// `next`'s copy-out from both scratch tiles, and the pending tile stops short of them
+    /// (see [`Drain`]).
+    fn share_lines_with_pending(&mut self, next: &mut Drain) {
+        let nr = self.cfg.nr;
+        let Some(previous) = self.pending.as_mut() else {
+            return;
+        };
+        let left_neighbour =
+            previous.rows == next.rows && previous.cols == nr && previous.dst.wrapping_add(nr) == next.dst;
+        if self.streaming && left_neighbour {
+            previous.right_follows = true;
+            next.left = previous.src;
+            next.left_seed = previous.seed;
+        }
     }
 
     /// Writes out the tile still held in scratch, if any.

@@ -95,13 +95,26 @@ pub(crate) struct TileRun {
     pub panels: usize,
     pub b_panel_stride: usize,
     pub scratch: [*mut i32; 2],
-    /// Panel 0's place in the output (its `src` unused); panel p's is `p·nr` columns right.
+    /// Panel 0's place in the output and its left neighbour, if any (its `src` and
+    /// `right_follows` unused); panel p's place is `p·nr` columns right.
     pub out: Drain,
 }
 
 impl TileRun {
+    /// Panel p's copy-out. When streaming, neighbours in the run share their straddling
+    /// output lines as [`Drain`] describes: panel p reads panel p − 1's scratch (panel 0
+    /// its left neighbour's, as set in `out`), and all but the last stop short of them.
     pub fn panel_drain(&self, p: usize) -> Drain {
-        self.out.shifted(self.scratch[p % 2], p * self.out.cols)
+        let cols = self.out.cols;
+        let mut d = self.out.shifted(self.scratch[p % 2], p * cols);
+        if self.out.streaming {
+            d.right_follows = p + 1 < self.panels;
+            if p > 0 {
+                d.left = self.scratch[(p - 1) % 2];
+                d.left_seed = self.out.shifted(d.left, (p - 1) * cols).seed;
+            }
+        }
+        d
     }
 }
 
