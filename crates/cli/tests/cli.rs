@@ -222,6 +222,18 @@ fn sysinfo_bench_reports_every_tier_with_its_ceiling() {
         );
     }
     assert!(report["gemm_f32_gflops"].as_f64().unwrap() > 0.0);
+    let families: Vec<&str> = report["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        families,
+        ["int8 gemm u8s8", "int8 depthwise 3x3", "f32 gemm / conv"]
+    );
+    let depthwise = report["kernels"][1]["kernel"].as_str().unwrap();
+    assert!(depthwise.contains("dwconv"), "{depthwise}");
 }
 
 #[test]

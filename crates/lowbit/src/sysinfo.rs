@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use lowbit_kernels::int8::ops::{ConvGeometry, OutputType, QConv2d, QConvParams};
+use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::{self, Tier};
 use serde::Serialize;
 
@@ -56,12 +58,54 @@ pub fn sysinfo() -> SysInfo {
                 tier: tier.name().to_string(),
                 kernel: int8::gemm_kernel_name(tier).to_string(),
             },
+            depthwise_choice(tier),
             KernelChoice {
                 family: "f32 gemm / conv",
                 tier: f32_tier.to_string(),
                 kernel: "gemm crate (faer) + lowbit conv/depthwise".to_string(),
             },
         ],
+    }
+}
+
+/// The kernels an INT8 3×3 stride-1 depthwise conv gets on `tier`, asked of the conv
+/// itself (the choice depends on the filter; 3×3 is the common case), for NCHW and NHWC
+/// activations (one name when the NHWC path runs the plane kernel between transposes).
+fn depthwise_choice(tier: Tier) -> KernelChoice {
+    let channels = 32;
+    let geometry = ConvGeometry {
+        in_channels: channels,
+        out_channels: channels,
+        kernel: [3, 3],
+        strides: [1, 1],
+        pads: [1; 4],
+        dilations: [1, 1],
+        group: channels,
+    };
+    let weights = vec![1i8; channels * 9];
+    let params = QConvParams {
+        weights: &weights,
+        weight_zero_points: PerChannel::Same(0),
+        input_zero_point: 0,
+        bias: None,
+        multiplier: PerChannel::Same(0.01),
+        output_zero_point: 0,
+        output_range: (0, 255),
+        output_type: OutputType::U8,
+    };
+    let kernel = match QConv2d::new(tier, geometry, &params) {
+        Ok(conv) if conv.kernel_name() == conv.nhwc_kernel_name() => conv.kernel_name().to_string(),
+        Ok(conv) => format!(
+            "{} (NCHW), {} (NHWC)",
+            conv.kernel_name(),
+            conv.nhwc_kernel_name()
+        ),
+        Err(e) => format!("unavailable: {e}"),
+    };
+    KernelChoice {
+        family: "int8 depthwise 3x3",
+        tier: tier.name().to_string(),
+        kernel,
     }
 }
 
