@@ -79,6 +79,47 @@ fn dequantize_linear_per_tensor_and_per_axis() {
 }
 
 #[test]
+fn dequantize_linear_matches_the_plain_rule_on_a_middle_axis_and_odd_lengths() {
+    // The rule is one rounding of f32(x − zp) · scale, per channel of axis 1 here.
+    let mut rng = Lcg::new(5);
+    let shape = [3usize, 5, 37];
+    let len: usize = shape.iter().product();
+    let bytes: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+    let scales: Vec<f32> = (0..5).map(|c| 0.013 * (c as f32 + 1.0) / 7.0).collect();
+    let plain = |v: i32, s: f32, z: i32| (v - z) as f32 * s;
+    let y = run(
+        Op::DequantizeLinear(QuantAxis { axis: 1 }),
+        vec![
+            t(&shape, bytes.clone()),
+            f32s(&[5], &scales),
+            t(&[5], vec![0u8, 7, 128, 200, 255]),
+        ],
+    );
+    let zps = [0, 7, 128, 200, 255];
+    let expected: Vec<f32> = (0..len)
+        .map(|i| plain(i32::from(bytes[i]), scales[(i / 37) % 5], zps[(i / 37) % 5]))
+        .collect();
+    assert_eq!(values::<f32>(&y), expected);
+    let signed: Vec<i8> = bytes.iter().map(|&b| b as i8).collect();
+    let y = run(
+        Op::DequantizeLinear(QuantAxis::default()),
+        vec![
+            t(&[len], signed.clone()),
+            f32s(&[], &[0.0371]),
+            t(&[], vec![-3i8]),
+        ],
+    );
+    let expected: Vec<f32> = signed.iter().map(|&v| plain(i32::from(v), 0.0371, -3)).collect();
+    assert_eq!(values::<f32>(&y), expected);
+    // ONNX does not forbid a negative scale; the rule still applies.
+    let y = run(
+        Op::DequantizeLinear(QuantAxis::default()),
+        vec![t(&[3], vec![0u8, 10, 255]), f32s(&[], &[-2.]), t(&[], vec![10u8])],
+    );
+    assert_eq!(values::<f32>(&y), vec![20., 0., -490.]);
+}
+
+#[test]
 fn dynamic_quantize_linear() {
     let out = run_op_n(
         Op::DynamicQuantizeLinear,
