@@ -99,103 +99,65 @@ unsafe fn tdpbusd_loop(iterations: usize) {
     );
 }
 
-/// Twelve independent `vpdpbusd` per iteration: enough to cover a 5-cycle latency at two
-/// per cycle.
-///
-/// # Safety
-/// AVX512-VNNI is available.
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn vpdpbusd_zmm_loop(iterations: usize) {
-    asm!(
-        "vpxord zmm12, zmm12, zmm12",
-        "vpxord zmm13, zmm13, zmm13",
-        "2:",
-        "vpdpbusd zmm0, zmm12, zmm13",
-        "vpdpbusd zmm1, zmm12, zmm13",
-        "vpdpbusd zmm2, zmm12, zmm13",
-        "vpdpbusd zmm3, zmm12, zmm13",
-        "vpdpbusd zmm4, zmm12, zmm13",
-        "vpdpbusd zmm5, zmm12, zmm13",
-        "vpdpbusd zmm6, zmm12, zmm13",
-        "vpdpbusd zmm7, zmm12, zmm13",
-        "vpdpbusd zmm8, zmm12, zmm13",
-        "vpdpbusd zmm9, zmm12, zmm13",
-        "vpdpbusd zmm10, zmm12, zmm13",
-        "vpdpbusd zmm11, zmm12, zmm13",
-        "dec {n}",
-        "jnz 2b",
-        n = inout(reg) iterations.max(1) => _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
-        out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
-        out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _,
-        options(nostack, nomem),
-    );
+/// Defines `unsafe fn $name(iterations)`: twelve independent `$op $r{0..11}, $r12, $r13`
+/// per iteration on sources zeroed by `$xor` (zeros also keep FMA off its denormal slow
+/// path).
+/// Twelve accumulators cover a 4-5 cycle latency at two instructions per cycle.
+macro_rules! twelve_accumulator_loop {
+    ($(#[$attr:meta])* $name:ident, $features:literal, $xor:literal, $op:literal, $r:literal) => {
+        $(#[$attr])*
+        #[target_feature(enable = $features)]
+        unsafe fn $name(iterations: usize) {
+            asm!(
+                concat!($xor, " ", $r, "12, ", $r, "12, ", $r, "12"),
+                concat!($xor, " ", $r, "13, ", $r, "13, ", $r, "13"),
+                "2:",
+                concat!($op, " ", $r, "0, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "1, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "2, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "3, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "4, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "5, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "6, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "7, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "8, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "9, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "10, ", $r, "12, ", $r, "13"),
+                concat!($op, " ", $r, "11, ", $r, "12, ", $r, "13"),
+                "dec {n}",
+                "jnz 2b",
+                n = inout(reg) iterations.max(1) => _,
+                // The zmm registers contain the ymm ones.
+                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
+                out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
+                out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _,
+                options(nostack, nomem),
+            );
+        }
+    };
 }
 
-/// As [`vpdpbusd_zmm_loop`] with the 256-bit VEX form (half the operations each).
-///
-/// # Safety
-/// AVX-VNNI is available.
-#[target_feature(enable = "avx2,avxvnni")]
-unsafe fn vpdpbusd_ymm_loop(iterations: usize) {
-    asm!(
-        "vpxor ymm12, ymm12, ymm12",
-        "vpxor ymm13, ymm13, ymm13",
-        "2:",
-        "{{vex}} vpdpbusd ymm0, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm1, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm2, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm3, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm4, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm5, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm6, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm7, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm8, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm9, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm10, ymm12, ymm13",
-        "{{vex}} vpdpbusd ymm11, ymm12, ymm13",
-        "dec {n}",
-        "jnz 2b",
-        n = inout(reg) iterations.max(1) => _,
-        out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _, out("ymm4") _,
-        out("ymm5") _, out("ymm6") _, out("ymm7") _, out("ymm8") _, out("ymm9") _,
-        out("ymm10") _, out("ymm11") _, out("ymm12") _, out("ymm13") _,
-        options(nostack, nomem),
-    );
-}
-
-/// Twelve independent `vfmadd231ps` per iteration on zeros (no denormal slow path):
-/// enough to cover a 4-cycle latency at two per cycle.
-///
-/// # Safety
-/// AVX-512F is available.
-#[target_feature(enable = "avx512f")]
-unsafe fn fma_zmm_loop(iterations: usize) {
-    asm!(
-        "vpxord zmm12, zmm12, zmm12",
-        "vpxord zmm13, zmm13, zmm13",
-        "2:",
-        "vfmadd231ps zmm0, zmm12, zmm13",
-        "vfmadd231ps zmm1, zmm12, zmm13",
-        "vfmadd231ps zmm2, zmm12, zmm13",
-        "vfmadd231ps zmm3, zmm12, zmm13",
-        "vfmadd231ps zmm4, zmm12, zmm13",
-        "vfmadd231ps zmm5, zmm12, zmm13",
-        "vfmadd231ps zmm6, zmm12, zmm13",
-        "vfmadd231ps zmm7, zmm12, zmm13",
-        "vfmadd231ps zmm8, zmm12, zmm13",
-        "vfmadd231ps zmm9, zmm12, zmm13",
-        "vfmadd231ps zmm10, zmm12, zmm13",
-        "vfmadd231ps zmm11, zmm12, zmm13",
-        "dec {n}",
-        "jnz 2b",
-        n = inout(reg) iterations.max(1) => _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
-        out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
-        out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _,
-        options(nostack, nomem),
-    );
-}
+twelve_accumulator_loop!(
+    /// 512-bit `vpdpbusd`.
+    ///
+    /// # Safety
+    /// AVX512-VNNI is available.
+    vpdpbusd_zmm_loop, "avx512f,avx512vnni", "vpxord", "vpdpbusd", "zmm"
+);
+twelve_accumulator_loop!(
+    /// 256-bit VEX `vpdpbusd`.
+    ///
+    /// # Safety
+    /// AVX-VNNI is available (AVX-512 is not needed: the VEX form only writes ymm).
+    vpdpbusd_ymm_loop, "avx2,avxvnni", "vpxor", "{{vex}} vpdpbusd", "ymm"
+);
+twelve_accumulator_loop!(
+    /// 512-bit `vfmadd231ps`.
+    ///
+    /// # Safety
+    /// AVX-512F is available.
+    fma_zmm_loop, "avx512f", "vpxord", "vfmadd231ps", "zmm"
+);
 
 #[cfg(test)]
 mod tests {
