@@ -153,6 +153,12 @@ fn pools_match_reference() {
             geometry(3, 1, [0, 1, 2, 0], true, true),
             geometry(7, 1, [0; 4], false, false),
             geometry(1, 1, [0; 4], false, false),
+            // Dilated taps, and end padding wide enough for windows wholly in padding.
+            PoolGeometry {
+                dilations: [2, 2],
+                ..geometry(3, 1, [1, 0, 2, 1], false, false)
+            },
+            geometry(2, 2, [0, 0, 3, 3], false, false),
         ] {
             for hw in [(7, 7), (8, 5), (1, 9), (13, 12)] {
                 if hw.0 + g.pads[0] + g.pads[2] >= g.kernel[0] && hw.1 + g.pads[1] + g.pads[3] >= g.kernel[1]
