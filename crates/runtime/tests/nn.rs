@@ -223,4 +223,19 @@ fn max_pool_on_8_bit_integers() {
         count_include_pad: false,
     };
     assert_eq!(values::<i8>(&run(Op::MaxPool(p), vec![x])), vec![-5, -5]);
+    // Padded, strided windows over odd planes: the 8-bit paths agree with f32 on the same
+    // values.
+    let bytes: Vec<u8> = (0..2 * 3 * 9 * 7)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let signed: Vec<i8> = bytes.iter().map(|&b| b as i8).collect();
+    let p = || Op::MaxPool(pool(3, 2, [1, 1, 1, 1], false, false));
+    let shape = [2, 3, 9, 7];
+    let via_f32 = |v: Vec<f32>| values::<f32>(&run(p(), vec![f32s(&shape, &v)]));
+    let u = values::<u8>(&run(p(), vec![t(&shape, bytes.clone())]));
+    let expected = via_f32(bytes.iter().map(|&b| f32::from(b)).collect());
+    assert_eq!(u.iter().map(|&b| f32::from(b)).collect::<Vec<_>>(), expected);
+    let i = values::<i8>(&run(p(), vec![t(&shape, signed.clone())]));
+    let expected = via_f32(signed.iter().map(|&b| f32::from(b)).collect());
+    assert_eq!(i.iter().map(|&b| f32::from(b)).collect::<Vec<_>>(), expected);
 }

@@ -1,11 +1,13 @@
-//! Convolution and pooling (2-D, NCHW, f32) on the `lowbit_kernels::f32` kernels.
+//! Convolution and pooling (2-D, NCHW, f32) on the `lowbit_kernels::f32` kernels; 8-bit
+//! MaxPool on the INT8 one.
 //!
 //! The kernels assert on short slices instead of returning errors, so every shape is
 //! checked here first and a bad model gets an error, not a panic.
 
 use lowbit_graph::ops::{Conv, Pool};
 use lowbit_kernels::f32::{self as kernels, Activation, Conv2d, ConvGeometry, PoolGeometry};
-use lowbit_tensor::{DType, Tensor};
+use lowbit_kernels::int8::ops::{i8_view, qmax_pool2d, u8_view, PoolQuant, QParams};
+use lowbit_tensor::{Data, Tensor};
 
 use super::{ensure, Cx, EvalError, EvalResult, Inputs};
 
@@ -145,18 +147,41 @@ fn pool(attrs: &Pool, inputs: &Inputs, cx: &mut Cx, kernel: PoolKernel) -> EvalR
     Ok(Tensor::new(vec![n, c, oh, ow], out)?)
 }
 
-/// MaxPool on f32, or on u8/i8 through f32 (exact: every 8-bit value is an f32, and
-/// the maximum of a window is one of its values).
+/// MaxPool on f32, or on u8/i8 bytes (what a QOperator model feeds it).
 pub(crate) fn max_pool(attrs: &Pool, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {
     let x = inputs.get(0)?;
-    match x.dtype() {
-        DType::U8 | DType::I8 => {
-            let widened = x.cast(DType::F32);
-            let y = pool(attrs, &Inputs::new(&[Some(&widened)]), cx, kernels::max_pool2d)?;
-            Ok(y.cast(x.dtype()))
+    match x.data() {
+        Data::U8(v) => {
+            let (shape, y) = max_pool_bytes(attrs, x.shape(), v)?;
+            Ok(Tensor::new(shape, y)?)
+        }
+        Data::I8(v) => {
+            // The u8 view (top bit flipped) keeps the order, so its max is the max.
+            let (shape, y) = max_pool_bytes(attrs, x.shape(), &u8_view(v))?;
+            Ok(Tensor::new(shape, i8_view(&y))?)
         }
         _ => pool(attrs, inputs, cx, kernels::max_pool2d),
     }
+}
+
+/// u8 max pooling of an NCHW tensor of shape `s` on the INT8 kernel, with equal input and
+/// output parameters: a pure maximum (a window wholly in padding gives 0, where f32 would
+/// give −∞). Returns the output shape and values.
+fn max_pool_bytes(attrs: &Pool, s: &[usize], bytes: &[u8]) -> EvalResult<(Vec<usize>, Vec<u8>)> {
+    ensure(s.len() == 4 && s[2] > 0 && s[3] > 0, || {
+        format!("input must be [N, C, H, W] with a non-empty plane, got {s:?}")
+    })?;
+    let g = pool_geometry(attrs, s[2], s[3])?;
+    let (oh, ow) = g.output_hw(s[2], s[3]);
+    let unit = QParams::new(1.0, 0);
+    let q = PoolQuant {
+        input: unit,
+        output: unit,
+        range: (0, 255),
+    };
+    let mut out = vec![0u8; s[0] * s[1] * oh * ow];
+    qmax_pool2d(&g, bytes, s[0] * s[1], (s[2], s[3]), &q, &mut out).map_err(|e| EvalError(e.to_string()))?;
+    Ok((vec![s[0], s[1], oh, ow], out))
 }
 
 pub(crate) fn average_pool(attrs: &Pool, inputs: &Inputs, cx: &mut Cx) -> EvalResult<Tensor> {

@@ -207,7 +207,10 @@ pub fn qmax_pool2d(
             out_row.fill(0);
             for &iy in taps {
                 let maxima = &row_max[iy * ow..][..ow];
-                out_row.iter_mut().zip(maxima).for_each(|(o, m)| *o = (*o).max(*m));
+                out_row
+                    .iter_mut()
+                    .zip(maxima)
+                    .for_each(|(o, m)| *o = (*o).max(*m));
             }
             if !identity {
                 out_row.iter_mut().for_each(|o| *o = table[usize::from(*o)]);
