@@ -63,21 +63,25 @@ pub fn f32_peak_gflops(min_time: Duration) -> Option<f64> {
     }))
 }
 
-/// Giga-operations per second of the fastest of the `run(iterations)` batches (each
+/// Giga-operations per second of the median of the `run(iterations)` batches (each
 /// iteration `ops` operations) run over at least `min_time`, after one untimed warm-up.
 ///
-/// The fastest, not the mean: a batch lasts under a millisecond, so the best one is the
-/// rate of a core that nothing preempted, which is what a ceiling means.
+/// The median, not the mean or the fastest: a batch lasts under a millisecond, so
+/// preempted batches (slow) and moments of higher turbo clock (fast; this machine's cores
+/// run 3.1 to 3.8 GHz) are both outliers, and the median is the rate of the clock the core
+/// ran at for most of the window, which is what a GEMM timed over the same length of time
+/// is compared with.
 fn rate(ops: f64, iterations: usize, min_time: Duration, mut run: impl FnMut(usize)) -> f64 {
     run(iterations);
     let start = Instant::now();
-    let mut fastest = Duration::MAX;
-    while fastest == Duration::MAX || start.elapsed() < min_time {
+    let mut batches = Vec::new();
+    while batches.is_empty() || start.elapsed() < min_time {
         let batch = Instant::now();
         run(iterations);
-        fastest = fastest.min(batch.elapsed());
+        batches.push(batch.elapsed());
     }
-    ops * iterations as f64 / fastest.as_secs_f64() / 1e9
+    batches.sort_unstable();
+    ops * iterations as f64 / batches[batches.len() / 2].as_secs_f64() / 1e9
 }
 
 /// Four independent `tdpbusd` per iteration on whatever the tiles hold: their latency is
