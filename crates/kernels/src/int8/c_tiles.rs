@@ -80,27 +80,7 @@ impl<'a> CTiles<'a> {
         if tile.accumulate {
             copy_tile(tile.c, tile.ldc, buf, cfg.nr, mr, nr);
         }
-        let mut finished = Drain {
-            src: buf,
-            dst: tile.c,
-            ldc: tile.ldc,
-            rows: mr,
-            cols: nr,
-            seed: if tile.accumulate {
-                std::ptr::null()
-            } else {
-                tile.seed
-            },
-            streaming: self.streaming,
-            left: std::ptr::null(),
-            left_seed: std::ptr::null(),
-            right_follows: false,
-        };
-        // Not when accumulating: the next tile's copy-in would overwrite the pending tile's
-        // scratch before this tile is drained.
-        if !tile.accumulate {
-            self.share_lines_with_pending(&mut finished);
-        }
+        let finished = self.drain_for(buf, &tile, mr, nr);
         (cfg.kernel)(&TileArgs {
             c: buf,
             ldc: cfg.nr,
@@ -134,19 +114,7 @@ impl<'a> CTiles<'a> {
             }
             return;
         };
-        let mut out = Drain {
-            src: std::ptr::null(),
-            dst: tile.c,
-            ldc: tile.ldc,
-            rows: mr,
-            cols: cfg.nr,
-            seed: tile.seed,
-            streaming: self.streaming,
-            left: std::ptr::null(),
-            left_seed: std::ptr::null(),
-            right_follows: false,
-        };
-        self.share_lines_with_pending(&mut out);
+        let out = self.drain_for(std::ptr::null(), &tile, mr, cfg.nr);
         let first = self.next;
         let run = TileRun {
             first: TileArgs {
@@ -163,22 +131,43 @@ impl<'a> CTiles<'a> {
         self.next = (first + panels) % 2;
     }
 
-    /// When streaming and the pending tile is `next`'s left neighbour (same rows, full
-    /// width, adjacent), the output lines straddling the two are written once, whole, by
-    /// `next`'s copy-out from both scratch tiles, and the pending tile stops short of them
-    /// (see [`Drain`]).
-    fn share_lines_with_pending(&mut self, next: &mut Drain) {
-        let nr = self.cfg.nr;
-        let Some(previous) = self.pending.as_mut() else {
-            return;
+    /// The copy-out of `tile`'s `rows × cols` result from scratch `src`: seeded unless
+    /// accumulating (C then already holds the column terms). When streaming and the
+    /// pending tile is this one's left neighbour (same rows, full width, adjacent), the
+    /// output lines straddling the two are written once, whole, by this tile's copy-out
+    /// from both scratch tiles, and the pending tile stops short of them (see [`Drain`]);
+    /// not when accumulating, since this tile's copy-in would overwrite the pending tile's
+    /// scratch before this tile is drained.
+    fn drain_for(&mut self, src: *const i32, tile: &TileArgs, rows: usize, cols: usize) -> Drain {
+        let mut drain = Drain {
+            src,
+            dst: tile.c,
+            ldc: tile.ldc,
+            rows,
+            cols,
+            seed: if tile.accumulate {
+                std::ptr::null()
+            } else {
+                tile.seed
+            },
+            streaming: self.streaming,
+            left: std::ptr::null(),
+            left_seed: std::ptr::null(),
+            right_follows: false,
         };
-        let left_neighbour =
-            previous.rows == next.rows && previous.cols == nr && previous.dst.wrapping_add(nr) == next.dst;
-        if self.streaming && left_neighbour {
-            previous.right_follows = true;
-            next.left = previous.src;
-            next.left_seed = previous.seed;
+        let nr = self.cfg.nr;
+        if let Some(previous) = self
+            .pending
+            .as_mut()
+            .filter(|_| self.streaming && !tile.accumulate)
+        {
+            if previous.rows == rows && previous.cols == nr && previous.dst.wrapping_add(nr) == tile.c {
+                previous.right_follows = true;
+                drain.left = previous.src;
+                drain.left_seed = previous.seed;
+            }
         }
+        drain
     }
 
     /// Writes out the tile still held in scratch, if any.

@@ -74,12 +74,17 @@ impl Drain {
         Drain {
             src,
             dst: self.dst.wrapping_add(columns),
-            seed: if self.seed.is_null() {
-                self.seed
-            } else {
-                self.seed.wrapping_add(columns)
-            },
+            seed: self.seed_at(columns),
             ..*self
+        }
+    }
+
+    /// The seed row of the tile `columns` output columns to the right (null without one).
+    fn seed_at(&self, columns: usize) -> *const i32 {
+        if self.seed.is_null() {
+            self.seed
+        } else {
+            self.seed.wrapping_add(columns)
         }
     }
 }
@@ -111,7 +116,7 @@ impl TileRun {
             d.right_follows = p + 1 < self.panels;
             if p > 0 {
                 d.left = self.scratch[(p - 1) % 2];
-                d.left_seed = self.out.shifted(d.left, (p - 1) * cols).seed;
+                d.left_seed = self.out.seed_at((p - 1) * cols);
             }
         }
         d
