@@ -202,7 +202,7 @@ fn bench_asks_for_unset_symbolic_dims() {
 }
 
 #[test]
-fn sysinfo_bench_reports_every_tier_with_its_ceiling() {
+fn sysinfo_bench_reports_every_tier_with_its_ceiling_and_clock() {
     let report = lowbit_json(&["sysinfo", "--bench", "--millis", "5"]);
     let tiers: Vec<&str> = report["isa_tiers"]
         .as_array()
@@ -220,8 +220,24 @@ fn sysinfo_bench_reports_every_tier_with_its_ceiling() {
             has_ceiling,
             "{tier}"
         );
+        // Every GEMM has its clock, and a share per cycle where it has a ceiling.
+        assert!(
+            report["clock_ghz"]["gemm_u8s8"][tier].as_f64().unwrap() > 0.0,
+            "{tier}"
+        );
+        assert_eq!(
+            report["clock_ghz"]["peak_u8s8"].get(tier).is_some(),
+            has_ceiling,
+            "{tier}"
+        );
+        if has_ceiling {
+            let share = report["share_per_cycle"][tier].as_f64().unwrap();
+            assert!(share > 0.0, "{tier}: {share}");
+        }
     }
     assert!(report["gemm_f32_gflops"].as_f64().unwrap() > 0.0);
+    assert!(report["clock_ghz"]["gemm_f32"].as_f64().unwrap() > 0.0);
+    assert_eq!(report.get("peak_amx_fed_gops").is_some(), tiers.contains(&"amx"));
     let families: Vec<&str> = report["kernels"]
         .as_array()
         .unwrap()

@@ -33,10 +33,11 @@ fn print_gemm_gops_per_tier() {
         for tier in available_tiers() {
             let rate = measure_gemm_gops(tier, (m, n, k), 1, Duration::from_secs_f64(seconds)).unwrap();
             println!(
-                "M={m:5} N={n:5} K={k:5} {:28} {:8.1} GOPS wall {:8.1} GOPS per CPU-second",
+                "M={m:5} N={n:5} K={k:5} {:28} {:8.1} GOPS wall {:8.1} GOPS per CPU-second at {:.2} GHz",
                 gemm_kernel_name(tier),
                 rate.wall_gops,
-                rate.cpu_gops
+                rate.cpu_gops,
+                rate.clock_ghz
             );
         }
     }

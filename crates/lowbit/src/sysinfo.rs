@@ -1,7 +1,8 @@
 //! What this machine offers lowbit's kernels, and how fast they run on it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use lowbit_kernels::clock::{time_calls, ClockedRate};
 use lowbit_kernels::int8::ops::{ConvGeometry, OutputType, QConv2d, QConvParams};
 use lowbit_kernels::int8::requant::PerChannel;
 use lowbit_kernels::int8::{self, Tier};
@@ -123,8 +124,9 @@ fn cpu_model_and_flags() -> (String, Vec<String>) {
     (model, flags.split_whitespace().map(str::to_string).collect())
 }
 
-/// f32 GEMM throughput (GFLOP/s, 2·n³ flops per call) for an n×n×n product on one thread.
-pub fn measure_f32_gemm_gflops(n: usize, min_time: Duration) -> f64 {
+/// f32 GEMM throughput (GFLOP/s, 2·n³ flops per call) for an n×n×n product on one thread,
+/// with the clock it ran at: the mean over calls that take at least `min_time` together.
+pub fn measure_f32_gemm_gflops(n: usize, min_time: Duration) -> ClockedRate {
     let a: Vec<f32> = (0..n * n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect();
     let b = a.clone();
     let mut c = vec![0f32; n * n];
@@ -134,14 +136,12 @@ pub fn measure_f32_gemm_gflops(n: usize, min_time: Duration) -> f64 {
         .expect("a 1-thread pool");
     pool.install(|| {
         let ld = n as isize;
-        let mut call = || lowbit_kernels::f32::gemm(n, n, n, 1.0, &a, ld, 1, &b, ld, 1, 0.0, &mut c, ld, 1);
-        call();
-        let start = Instant::now();
-        let mut calls = 0u32;
-        while calls == 0 || start.elapsed() < min_time {
-            call();
-            calls += 1;
+        let calls = time_calls(min_time, || {
+            lowbit_kernels::f32::gemm(n, n, n, 1.0, &a, ld, 1, &b, ld, 1, 0.0, &mut c, ld, 1)
+        });
+        ClockedRate {
+            giga_per_second: calls.mean_rate(2.0 * (n * n * n) as f64),
+            clock_ghz: calls.clock_ghz(),
         }
-        2.0 * (n * n * n) as f64 * calls as f64 / start.elapsed().as_secs_f64() / 1e9
     })
 }

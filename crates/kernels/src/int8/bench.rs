@@ -3,12 +3,13 @@
 //! Criterion benchmarks live in `benches/int8_gemm.rs`; this is the small in-library
 //! measurement the CLI can call without a benchmark harness.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{Int8Error, Result};
 use super::gemm::{gemm_u8i8_i32, BZeroPoints};
 use super::isa::Tier;
 use super::packed::{PackedWeights, WeightLayout};
+use crate::clock::time_calls;
 
 /// Measured GEMM throughput in giga-operations per second (2·M·N·K operations per call:
 /// one multiply and one add per term).
@@ -19,14 +20,17 @@ pub struct GemmThroughput {
     /// Per second of CPU time the process used: the rate per busy core, which stays
     /// meaningful when other processes compete for the cores.
     pub cpu_gops: f64,
+    /// The core clock the calls ran at (median of readings after each, see `clock.rs`).
+    pub clock_ghz: f64,
 }
 
 /// Measures `gemm_u8i8_i32` on `tier` for an M×K by K×N product on a private pool of
 /// `threads` threads.
 ///
 /// Weights are packed once outside the timed loop, as in inference; A has a nonzero zero
-/// point so the correction pass is included. Calls repeat until `min_time` has passed,
-/// after one untimed warm-up call, and the mean rates are returned.
+/// point so the correction pass is included. Calls repeat until they have taken
+/// `min_time`, after one untimed warm-up call, and the mean rates are returned; the clock
+/// readings between calls are left out of both rates.
 pub fn measure_gemm_gops(
     tier: Tier,
     (m, n, k): (usize, usize, usize),
@@ -49,18 +53,20 @@ pub fn measure_gemm_gops(
         .map_err(|e| Int8Error::ThreadPool(e.to_string()))?;
     pool.install(|| {
         let mut call = || gemm_u8i8_i32(m, &a, k, 128, &packed, BZeroPoints::PerTensor(0), &mut out);
+        // This call checks the arguments; the same call cannot fail afterwards.
         call()?;
-        let start = Instant::now();
         let cpu_start = process_cpu_seconds();
-        let mut calls = 0u64;
-        while calls == 0 || start.elapsed() < min_time {
-            call()?;
-            calls += 1;
-        }
-        let giga_ops = 2.0 * (m * n * k) as f64 * calls as f64 / 1e9;
+        let calls = time_calls(min_time, || {
+            let _ = call();
+        });
+        let ops = 2.0 * (m * n * k) as f64;
+        let cpu_seconds = process_cpu_seconds() - cpu_start - calls.probe_seconds();
+        let wall_gops = calls.mean_rate(ops);
         Ok(GemmThroughput {
-            wall_gops: giga_ops / start.elapsed().as_secs_f64(),
-            cpu_gops: giga_ops / (process_cpu_seconds() - cpu_start).max(1e-9),
+            wall_gops,
+            // The warm-up call is in the CPU time but not in the count: one call's worth.
+            cpu_gops: ops * (calls.count() + 1) as f64 / cpu_seconds.max(1e-9) / 1e9,
+            clock_ghz: calls.clock_ghz(),
         })
     })
 }
