@@ -28,7 +28,7 @@
 
 use std::arch::asm;
 
-use super::amx_drain::TileDrain;
+use super::amx_drain::{path, TileDrain};
 use super::{Drain, TileArgs, TileRun};
 
 /// k groups consumed per `tdpbusd` (64 k values).
@@ -148,20 +148,37 @@ unsafe fn load_first_step(t: &TileArgs, b: *const u8) {
 }
 
 /// The K steps of one panel, whose first A and B tiles are already loaded, copying
-/// `drain` out a few rows per step.
+/// `drain` out a few rows per step: [`panel_on`] instantiated for the drain's copy path.
 ///
 /// # Safety
 /// As for [`amx_gemm_u8s8_32x32`].
 #[target_feature(enable = "avx512f")]
 unsafe fn panel(t: &TileArgs, b: *const u8, drain: Option<&Drain>, end: PanelEnd) {
+    let drain = drain.map(|d| TileDrain::new(d));
+    let drain = drain.as_ref();
+    match drain.map(TileDrain::path) {
+        Some(path::ALIGNED_LINES) => panel_on::<{ path::ALIGNED_LINES }>(t, b, drain, end),
+        Some(path::SHIFTED_LINES) => panel_on::<{ path::SHIFTED_LINES }>(t, b, drain, end),
+        Some(path::GENERAL) => panel_on::<{ path::GENERAL }>(t, b, drain, end),
+        // Without a drain the row copy never runs; any instantiation does.
+        _ => panel_on::<{ path::PLAIN }>(t, b, drain, end),
+    }
+}
+
+/// [`panel`] for a drain whose copy path is `PATH` (or no drain).
+///
+/// # Safety
+/// As for [`amx_gemm_u8s8_32x32`]; `drain`, if any, has copy path `PATH`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn panel_on<const PATH: u8>(t: &TileArgs, b: *const u8, drain: Option<&TileDrain>, end: PanelEnd) {
     let steps = t.k_groups / GROUPS_PER_STEP;
     // The previous tile's rows, copied a few per step so that the stores trickle out
     // while the tile unit works instead of arriving as one burst (a burst fills the
     // write-combining buffers and stalls the tile loads behind it). The last rows go out
     // before this panel stores C: a streaming drain may read its left neighbour's scratch
     // tile, which that store overwrites.
-    let drain = drain.map(|d| TileDrain::new(d));
-    let drain_rows = drain.as_ref().map_or(0, TileDrain::rows);
+    let drain_rows = drain.map_or(0, TileDrain::rows);
     let rows_per_step = drain_rows.div_ceil(steps.max(1));
     let mut drained = 0;
     let a_lower_half = 16 * t.a_stride;
@@ -200,13 +217,15 @@ unsafe fn panel(t: &TileArgs, b: *const u8, drain: Option<&Drain>, end: PanelEnd
                 options(nostack, nomem),
             );
         }
-        if let Some(d) = &drain {
+        if let Some(d) = drain {
             let end = if last {
                 drain_rows
             } else {
                 (drained + rows_per_step).min(drain_rows)
             };
-            (drained..end).for_each(|row| d.row(row));
+            for row in drained..end {
+                d.row::<PATH>(row);
+            }
             drained = end;
         }
     }
