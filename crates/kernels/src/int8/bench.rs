@@ -15,7 +15,7 @@ use crate::clock::time_calls;
 /// one multiply and one add per term).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GemmThroughput {
-    /// Per second of elapsed time: what a caller sees.
+    /// Per second of the calls' elapsed time: what a caller sees.
     pub wall_gops: f64,
     /// Per second of CPU time the process used: the rate per busy core, which stays
     /// meaningful when other processes compete for the cores.
