@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// ~2.5 GHz, after a register-only `tdpbusd` loop ~3.1, with no drift between readings).
 const PROBE_MULTIPLIES: usize = 16_000;
 /// Latency of `imul r64, r64` in cycles on every x86-64 core of the last fifteen years.
-/// Register-only loops read against this clock reach 99-102% of their instruction's
+/// Register-only loops read against this clock reach 96-105% of their instruction's
 /// documented peak per cycle (`tdpbusd` 2048, 512-bit `vpdpbusd` 256 operations), which
 /// is the check that the reading is right.
 const IMUL_LATENCY_CYCLES: f64 = 3.0;

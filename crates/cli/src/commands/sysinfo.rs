@@ -58,10 +58,26 @@ struct Clocks {
 struct Measured {
     /// The int8 tier, or `None` for the f32 GEMM.
     tier: Option<int8::Tier>,
-    what: String,
-    unit: &'static str,
     gemm: ClockedRate,
     peak: Option<ClockedRate>,
+}
+
+impl Measured {
+    /// The row's name in the tables.
+    fn what(&self) -> String {
+        match self.tier {
+            Some(tier) => format!("u8s8 {}", tier.name()),
+            None => "f32".to_string(),
+        }
+    }
+
+    fn unit(&self) -> &'static str {
+        if self.tier.is_some() {
+            "GOPS"
+        } else {
+            "GFLOP/s"
+        }
+    }
 }
 
 pub fn run(args: SysinfoArgs, json: bool) -> anyhow::Result<()> {
@@ -107,8 +123,6 @@ fn bench(time: Duration) -> anyhow::Result<(Vec<Measured>, Option<ClockedRate>)>
         let gemm = int8::bench::measure_gemm_gops(tier, size, 1, time)?;
         rows.push(Measured {
             tier: Some(tier),
-            what: format!("u8s8 {}", tier.name()),
-            unit: "GOPS",
             gemm: ClockedRate {
                 giga_per_second: gemm.wall_gops,
                 clock_ghz: gemm.clock_ghz,
@@ -119,8 +133,6 @@ fn bench(time: Duration) -> anyhow::Result<(Vec<Measured>, Option<ClockedRate>)>
     let peak = peak::f32_peak_gflops(time);
     rows.push(Measured {
         tier: None,
-        what: "f32".to_string(),
-        unit: "GFLOP/s",
         gemm: measure_f32_gemm_gflops(PROBE_SIZE, time),
         peak,
     });
@@ -174,14 +186,14 @@ fn print_gemm_table(rows: &[Measured]) {
     for m in rows {
         let (ceiling, share) = match (m.peak, share_per_cycle(m)) {
             (Some(p), Some(share)) => (
-                format!("{:.0} {}", p.per_cycle() * m.gemm.clock_ghz, m.unit),
+                format!("{:.0} {}", p.per_cycle() * m.gemm.clock_ghz, m.unit()),
                 format!("{:.0}%", 100.0 * share),
             ),
             _ => ("-".to_string(), "-".to_string()),
         };
         t.row([
-            m.what.clone(),
-            format!("{:.0} {}", m.gemm.giga_per_second, m.unit),
+            m.what(),
+            format!("{:.0} {}", m.gemm.giga_per_second, m.unit()),
             format!("{:.2} GHz", m.gemm.clock_ghz),
             ceiling,
             share,
@@ -203,7 +215,7 @@ fn print_ceiling_table(rows: &[Measured], amx_fed: Option<ClockedRate>) {
     };
     for m in rows {
         if let Some(p) = m.peak {
-            row(format!("{}, registers", m.what), p, m.unit);
+            row(format!("{}, registers", m.what()), p, m.unit());
         }
     }
     if let Some(fed) = amx_fed {
